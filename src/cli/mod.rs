@@ -1,0 +1,160 @@
+//! Command line: parses arguments, sets up logging, runs one command, maps errors to exit codes.
+//!
+//! Owns: argument names, help texts and how results are printed. Must not: hold logic that
+//! another entry point (tests, `syncline test`) would need; commands call into the library.
+
+mod demo;
+mod schemas;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, ConfigError, Topology};
+use crate::schema::SchemaError;
+use crate::schema::registry::RegistryError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "syncline",
+    version,
+    about = "Keeps Salesforce and ERP workflows in sync over Apache Kafka, exactly once."
+)]
+pub struct Cli {
+    /// Topology file.
+    #[arg(
+        long,
+        global = true,
+        env = "SYNCLINE_TOPOLOGY",
+        default_value = "topology.toml"
+    )]
+    topology: PathBuf,
+    /// Folder of canonical Avro schemas.
+    #[arg(
+        long,
+        global = true,
+        env = "SYNCLINE_SCHEMAS",
+        default_value = "schemas"
+    )]
+    schemas: PathBuf,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the topology file; prints every problem with its key.
+    Validate,
+    /// Canonical schemas: offline evolution checks and registry registration.
+    Schemas {
+        #[command(subcommand)]
+        action: SchemasCommand,
+    },
+    /// Run the embedded demo against the local stack and print what came out.
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemasCommand {
+    /// Parse every schema and check each version reads its predecessor's data (no network).
+    Check,
+    /// Register the latest version of every output schema under `<topic>-value`, BACKWARD.
+    Register,
+}
+
+/// Errors a command can end with; each maps to a message and exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Codec(#[from] crate::schema::CodecError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Validate => {
+            let t = load_topology(&cli)?;
+            println!(
+                "{}: valid ({} worker(s): {})",
+                cli.topology.display(),
+                t.workers.len(),
+                t.workers
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
+        }
+        Command::Schemas {
+            action: SchemasCommand::Check,
+        } => schemas::check(&cli.schemas),
+        Command::Schemas {
+            action: SchemasCommand::Register,
+        } => {
+            let t = load_topology(&cli)?;
+            schemas::register(&t, &cli.schemas).await
+        }
+        Command::Demo => {
+            let t = load_topology(&cli)?;
+            demo::run(&t, &cli.schemas).await
+        }
+    }
+}
+
+fn load_topology(cli: &Cli) -> Result<Topology, ConfigError> {
+    config::load(&cli.topology, &cli.schemas)
+}

@@ -1,0 +1,130 @@
+//! The topology file: loading, `${ENV}` expansion and validation, before anything connects.
+//!
+//! Owns: turning `topology.toml` into a checked [`Topology`] or a list of every problem found,
+//! each naming the file, the key and what would be valid. Must not: open network connections.
+
+pub mod env;
+pub mod types;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use types::*;
+
+/// One thing wrong with a topology file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `worker[1].output[0].schema`; empty for whole-file problems.
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in one file, reported together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render(.path, .problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn render(path: &Path, problems: &[Problem]) -> String {
+    let mut out = format!("{}: {} problem(s)", path.display(), problems.len());
+    for p in problems {
+        if p.key.is_empty() {
+            out.push_str(&format!("\n  - {}", p.message));
+        } else {
+            out.push_str(&format!("\n  - {}: {}", p.key, p.message));
+        }
+    }
+    out
+}
+
+impl ConfigError {
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::Read { .. } => &[],
+        }
+    }
+}
+
+/// Reads, expands and validates a topology file against the schemas under `schema_dir`.
+pub fn load(path: &Path, schema_dir: &Path) -> Result<Topology, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let known_schemas = crate::schema::Catalog::record_names(schema_dir);
+    parse(&text, &env::ProcessEnv, &known_schemas).map_err(|problems| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// Parses topology text; pure, so tests can feed their own environment and schema names.
+pub fn parse(
+    text: &str,
+    env: &dyn env::Lookup,
+    known_schemas: &[String],
+) -> Result<Topology, Vec<Problem>> {
+    // Structure first, on the raw text, so serde's errors still point at a line.
+    if let Err(e) = toml::from_str::<Topology>(text) {
+        return Err(vec![Problem {
+            key: String::new(),
+            message: e.to_string().trim().replace('\n', "\n    "),
+        }]);
+    }
+    let mut tree: toml::Value = toml::from_str(text).map_err(|e| {
+        vec![Problem {
+            key: String::new(),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut problems: Vec<Problem> = env::expand_tree(&mut tree, env)
+        .into_iter()
+        .map(|(key, err)| Problem {
+            key,
+            message: match err {
+                env::EnvError::Missing(name) => format!(
+                    "environment variable `{name}` is not set; export it or write `${{{name}:-default}}`"
+                ),
+                env::EnvError::Unterminated => "`${` without a closing `}`".to_string(),
+                env::EnvError::BadName(name) => {
+                    format!("`{name}` is not a variable name; use letters, digits and `_`")
+                }
+            },
+        })
+        .collect();
+    let topology: Topology = match serde::Deserialize::deserialize(tree) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(Problem {
+                key: String::new(),
+                message: format!("after expanding ${{...}}: {e}"),
+            });
+            return Err(problems);
+        }
+    };
+    problems.extend(validate::validate(&topology, known_schemas));
+    if problems.is_empty() {
+        Ok(topology)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Parses a duration such as `100ms`, `5s`, `7d`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write e.g. `250ms`, `5s`, `2m`, `7d`")
+    })
+}

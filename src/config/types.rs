@@ -1,0 +1,314 @@
+//! The shape of `topology.toml`, as serde reads it.
+//!
+//! Owns: field names, defaults and `deny_unknown_fields`. Must not: check cross-field rules
+//! (that is `validate`), read the environment (that is `env`), or connect to anything.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+/// The whole topology file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    pub kafka: KafkaConfig,
+    pub registry: RegistryConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default, rename = "worker")]
+    pub workers: Vec<WorkerConfig>,
+}
+
+/// Kafka connection. `properties` go to librdkafka unchanged (SASL, SSL, timeouts ...).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+/// Schema registry connection (Confluent-compatible API).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default = "default_registry_timeout")]
+    pub timeout: String,
+}
+
+fn default_registry_timeout() -> String {
+    "5s".into()
+}
+
+/// Metrics and health HTTP endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Loopback by default: metrics reveal business volumes.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+/// Values every worker inherits unless it sets its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default = "default_dlq_topic")]
+    pub dead_letter_topic: String,
+    #[serde(default = "default_parked_topic")]
+    pub parked_topic: String,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub dedupe: DedupeConfig,
+}
+
+fn default_dlq_topic() -> String {
+    "syncline.dlq".into()
+}
+fn default_parked_topic() -> String {
+    "syncline.parked".into()
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            dead_letter_topic: default_dlq_topic(),
+            parked_topic: default_parked_topic(),
+            batch: BatchConfig::default(),
+            retry: RetryConfig::default(),
+            dedupe: DedupeConfig::default(),
+        }
+    }
+}
+
+/// When a transaction closes: whichever limit is reached first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_batch_records")]
+    pub max_records: usize,
+    #[serde(default = "default_batch_wait")]
+    pub max_wait: String,
+}
+
+fn default_batch_records() -> usize {
+    500
+}
+fn default_batch_wait() -> String {
+    "100ms".into()
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_records: default_batch_records(),
+            max_wait: default_batch_wait(),
+        }
+    }
+}
+
+/// Retry of transient failures (broker, registry, timeouts), in place, with backoff.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff: String,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: String,
+    /// 0 means retry forever (back-pressure, never drop).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_initial_backoff() -> String {
+    "200ms".into()
+}
+fn default_max_backoff() -> String {
+    "30s".into()
+}
+fn default_max_attempts() -> u32 {
+    0
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_backoff: default_initial_backoff(),
+            max_backoff: default_max_backoff(),
+            max_attempts: default_max_attempts(),
+        }
+    }
+}
+
+/// Bounds of the per-worker idempotency store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    #[serde(default = "default_dedupe_ttl")]
+    pub ttl: String,
+    #[serde(default = "default_dedupe_entries")]
+    pub max_entries: usize,
+}
+
+fn default_dedupe_ttl() -> String {
+    "7d".into()
+}
+fn default_dedupe_entries() -> usize {
+    1_000_000
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        Self {
+            ttl: default_dedupe_ttl(),
+            max_entries: default_dedupe_entries(),
+        }
+    }
+}
+
+/// One `[[worker]]`: a consumer group member with its own transactional producer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    pub name: String,
+    pub inputs: Vec<String>,
+    /// Which source shapes to accept: `salesforce`, `sap_s4`, `d365_fo`, `generic_erp`, `canonical`.
+    pub adapter: String,
+    /// Name of a transform in `transforms::REGISTRY`.
+    pub transform: String,
+    #[serde(default, rename = "output")]
+    pub outputs: Vec<OutputConfig>,
+    /// Hold later events of a key behind its dead letter (DESIGN.md section 5).
+    #[serde(default = "yes")]
+    pub sequenced_dead_letters: bool,
+    #[serde(default)]
+    pub batch: Option<BatchConfig>,
+    #[serde(default)]
+    pub retry: Option<RetryConfig>,
+    #[serde(default)]
+    pub dedupe: Option<DedupeConfig>,
+    /// Records processed concurrently within a batch (different keys only).
+    #[serde(default = "one")]
+    pub concurrency: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> usize {
+    1
+}
+
+/// One output stream of a worker: a topic (or a routing table of topics) and its schema.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Logical name the transform emits to, e.g. `sales_order`, `order_status`.
+    pub name: String,
+    /// Target topic; with `routes`, the topic for records no route claims is an error instead.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// Schema folder under `schemas/`, e.g. `order_status`.
+    pub schema: String,
+    /// Record field whose value picks the topic, e.g. `legal_entity`.
+    #[serde(default)]
+    pub route_by: Option<String>,
+    /// Value of `route_by` → topic.
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+}
+
+impl OutputConfig {
+    /// Every topic this output can write to.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.topic
+            .as_deref()
+            .into_iter()
+            .chain(self.routes.values().map(String::as_str))
+    }
+}
+
+const SECRET_HINTS: [&str; 4] = ["password", "secret", "jaas", "key"];
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    SECRET_HINTS.iter().any(|h| key.contains(h))
+}
+
+// Debug by hand: secrets must never reach a log line, even at debug level.
+impl fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let props: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_key(k) { "***" } else { v.as_str() };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &props)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let kafka = KafkaConfig {
+            bootstrap_servers: "b:9092".into(),
+            properties: BTreeMap::from([
+                ("sasl.password".to_string(), "hunter2".to_string()),
+                ("security.protocol".to_string(), "SASL_SSL".to_string()),
+            ]),
+        };
+        let shown = format!("{kafka:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("SASL_SSL"));
+        let registry = RegistryConfig {
+            url: "http://r".into(),
+            username: Some("u".into()),
+            password: Some("hunter2".into()),
+            timeout: "5s".into(),
+        };
+        assert!(!format!("{registry:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,262 @@
+//! Cross-field rules of a parsed topology: names, references, durations, addresses.
+//!
+//! Owns: every rule that serde cannot express, each reported as a [`Problem`] that names the key
+//! and what would be valid. Must not: stop at the first problem, or touch the network.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use super::{BatchConfig, DedupeConfig, Problem, RetryConfig, Topology, duration};
+
+pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
+    let mut v = Validator::default();
+    v.kafka(t);
+    v.registry(t);
+    if t.metrics.listen.parse::<SocketAddr>().is_err() {
+        v.push(
+            "metrics.listen",
+            format!(
+                "`{}` is not an address; write e.g. `127.0.0.1:9464`",
+                t.metrics.listen
+            ),
+        );
+    }
+    v.topic("defaults.dead_letter_topic", &t.defaults.dead_letter_topic);
+    v.topic("defaults.parked_topic", &t.defaults.parked_topic);
+    v.batch("defaults.batch", &t.defaults.batch);
+    v.retry("defaults.retry", &t.defaults.retry);
+    v.dedupe("defaults.dedupe", &t.defaults.dedupe);
+    v.workers(t, known_schemas);
+    v.problems
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn kafka(&mut self, t: &Topology) {
+        let servers = &t.kafka.bootstrap_servers;
+        let bad = servers.trim().is_empty()
+            || servers.split(',').any(|s| {
+                s.trim()
+                    .rsplit_once(':')
+                    .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+            });
+        if bad {
+            self.push(
+                "kafka.bootstrap_servers",
+                format!("`{servers}` is not a list of host:port; write e.g. `127.0.0.1:9092`"),
+            );
+        }
+        for key in [
+            "bootstrap.servers",
+            "transactional.id",
+            "group.id",
+            "isolation.level",
+            "enable.auto.commit",
+        ] {
+            if t.kafka.properties.contains_key(key) {
+                self.push(
+                    format!("kafka.properties.{key}"),
+                    "syncline sets this itself per worker for exactly-once; remove it",
+                );
+            }
+        }
+    }
+
+    fn registry(&mut self, t: &Topology) {
+        let url = &t.registry.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            self.push(
+                "registry.url",
+                format!("`{url}` is not an http(s) URL; write e.g. `http://127.0.0.1:8081/apis/ccompat/v7`"),
+            );
+        }
+        if t.registry.password.is_some() && t.registry.username.is_none() {
+            self.push(
+                "registry.username",
+                "a password is set without a username; set both or neither",
+            );
+        }
+        self.duration("registry.timeout", &t.registry.timeout);
+    }
+
+    fn duration(&mut self, key: &str, text: &str) {
+        if let Err(e) = duration(text) {
+            self.push(key, e);
+        }
+    }
+
+    fn topic(&mut self, key: &str, name: &str) {
+        let valid = !name.is_empty()
+            && name.len() <= 249
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            self.push(
+                key,
+                format!("`{name}` is not a Kafka topic name; use 1-249 of [a-zA-Z0-9._-]"),
+            );
+        }
+    }
+
+    fn batch(&mut self, key: &str, b: &BatchConfig) {
+        if b.max_records == 0 {
+            self.push(format!("{key}.max_records"), "must be at least 1");
+        }
+        self.duration(&format!("{key}.max_wait"), &b.max_wait);
+    }
+
+    fn retry(&mut self, key: &str, r: &RetryConfig) {
+        self.duration(&format!("{key}.initial_backoff"), &r.initial_backoff);
+        self.duration(&format!("{key}.max_backoff"), &r.max_backoff);
+        if let (Ok(a), Ok(b)) = (duration(&r.initial_backoff), duration(&r.max_backoff))
+            && a > b
+        {
+            self.push(
+                format!("{key}.initial_backoff"),
+                format!("is longer than max_backoff ({})", r.max_backoff),
+            );
+        }
+    }
+
+    fn dedupe(&mut self, key: &str, d: &DedupeConfig) {
+        self.duration(&format!("{key}.ttl"), &d.ttl);
+        if d.max_entries == 0 {
+            self.push(format!("{key}.max_entries"), "must be at least 1");
+        }
+    }
+
+    fn workers(&mut self, t: &Topology, known_schemas: &[String]) {
+        let mut names = HashSet::new();
+        for (i, w) in t.workers.iter().enumerate() {
+            let at = format!("worker[{i}]");
+            let name_ok = !w.name.is_empty()
+                && w.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if !name_ok {
+                self.push(
+                    format!("{at}.name"),
+                    format!("`{}` is not a worker name; use [a-zA-Z0-9_-]", w.name),
+                );
+            }
+            if !names.insert(w.name.as_str()) {
+                self.push(
+                    format!("{at}.name"),
+                    format!("duplicate worker name `{}`; names must be unique", w.name),
+                );
+            }
+            if w.inputs.is_empty() {
+                self.push(format!("{at}.inputs"), "lists no topic; give at least one");
+            }
+            for (j, input) in w.inputs.iter().enumerate() {
+                self.topic(&format!("{at}.inputs[{j}]"), input);
+            }
+            if !crate::adapters::KINDS.contains(&w.adapter.as_str()) {
+                self.push(
+                    format!("{at}.adapter"),
+                    format!(
+                        "unknown adapter `{}`; valid: {}",
+                        w.adapter,
+                        crate::adapters::KINDS.join(", ")
+                    ),
+                );
+            }
+            self.transform(&at, w, known_schemas);
+            if w.concurrency == 0 {
+                self.push(format!("{at}.concurrency"), "must be at least 1");
+            }
+            if let Some(b) = &w.batch {
+                self.batch(&format!("{at}.batch"), b);
+            }
+            if let Some(r) = &w.retry {
+                self.retry(&format!("{at}.retry"), r);
+            }
+            if let Some(d) = &w.dedupe {
+                self.dedupe(&format!("{at}.dedupe"), d);
+            }
+        }
+    }
+
+    fn transform(&mut self, at: &str, w: &super::WorkerConfig, known_schemas: &[String]) {
+        let Some(spec) = crate::transforms::spec(&w.transform) else {
+            self.push(
+                format!("{at}.transform"),
+                format!(
+                    "unknown transform `{}`; valid: {}",
+                    w.transform,
+                    crate::transforms::names().join(", ")
+                ),
+            );
+            return;
+        };
+        for (k, out) in w.outputs.iter().enumerate() {
+            let key = format!("{at}.output[{k}]");
+            if !spec.outputs.contains(&out.name.as_str()) {
+                self.push(
+                    format!("{key}.name"),
+                    format!(
+                        "transform `{}` emits no output `{}`; it emits: {}",
+                        w.transform,
+                        out.name,
+                        spec.outputs.join(", ")
+                    ),
+                );
+            }
+            if !known_schemas.iter().any(|s| s == &out.schema) {
+                self.push(
+                    format!("{key}.schema"),
+                    format!(
+                        "unknown schema `{}`; valid: {}",
+                        out.schema,
+                        known_schemas.join(", ")
+                    ),
+                );
+            }
+            match (&out.topic, out.routes.is_empty(), &out.route_by) {
+                (None, true, _) => {
+                    self.push(key.clone(), "has neither `topic` nor `routes`; give one")
+                }
+                (_, false, None) => self.push(
+                    format!("{key}.route_by"),
+                    "`routes` needs `route_by` (the field whose value picks the topic)",
+                ),
+                (_, true, Some(_)) => self.push(
+                    format!("{key}.routes"),
+                    "`route_by` is set but `routes` is empty",
+                ),
+                _ => {}
+            }
+            if let Some(topic) = &out.topic {
+                self.topic(&format!("{key}.topic"), topic);
+            }
+            for (value, topic) in &out.routes {
+                self.topic(&format!("{key}.routes.{value}"), topic);
+            }
+        }
+        for required in spec.outputs {
+            if !w.outputs.iter().any(|o| o.name == *required) {
+                self.push(
+                    format!("{at}.output"),
+                    format!(
+                        "transform `{}` emits `{required}` but no [[worker.output]] is named so",
+                        w.transform
+                    ),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Kafka clients as syncline needs them: transactional producers, read-committed consumers, and
+//! an admin client to create topics.
+//!
+//! Owns: the librdkafka settings exactly-once depends on, layered over the user's
+//! `[kafka.properties]`. Must not: hold business logic or decide retries.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::config::KafkaConfig;
+
+/// The user's connection settings; syncline's own settings are layered on top.
+pub fn base(cfg: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in &cfg.properties {
+        c.set(k, v);
+    }
+    c.set("bootstrap.servers", &cfg.bootstrap_servers);
+    c
+}
+
+/// A producer whose writes commit or abort together; fences older instances of the same id.
+pub fn transactional_producer(
+    cfg: &KafkaConfig,
+    transactional_id: &str,
+    init_timeout: Duration,
+) -> Result<FutureProducer, KafkaError> {
+    let producer: FutureProducer = base(cfg)
+        .set("transactional.id", transactional_id)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("compression.type", "zstd")
+        .set("transaction.timeout.ms", "60000")
+        .create()?;
+    producer.init_transactions(init_timeout)?;
+    Ok(producer)
+}
+
+/// A plain (non-transactional, idempotent) producer, for tools that publish test input.
+pub fn plain_producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
+    base(cfg)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+}
+
+/// A consumer that sees only committed records and never commits on its own.
+pub fn read_committed_consumer<C: ConsumerContext + 'static>(
+    cfg: &KafkaConfig,
+    group: &str,
+    context: C,
+) -> Result<StreamConsumer<C>, KafkaError> {
+    base(cfg)
+        .set("group.id", group)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(context)
+}
+
+/// A topic to create if missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: String,
+    pub partitions: i32,
+    pub compacted: bool,
+}
+
+/// Creates the topics that do not exist yet; returns the names it created.
+pub async fn ensure_topics(
+    cfg: &KafkaConfig,
+    topics: &[TopicSpec],
+) -> Result<Vec<String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = base(cfg).create()?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| {
+            let topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
+            if t.compacted {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let mut created = Vec::new();
+    for result in admin.create_topics(new.iter(), &opts).await? {
+        match result {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::AdminOp(code)).inspect_err(|_| {
+                    tracing::error!(topic = %name, ?code, "topic creation failed");
+                });
+            }
+        }
+    }
+    Ok(created)
+}
+
+/// Offsets per (topic, partition).
+pub type Offsets = std::collections::BTreeMap<(String, i32), i64>;
+
+/// The end offset (next offset to be written) of every partition of `topics`.
+pub fn end_offsets(
+    cfg: &KafkaConfig,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<Offsets, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = base(cfg)
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut out = Offsets::new();
+    for topic in topics {
+        let md = consumer.fetch_metadata(Some(topic), timeout)?;
+        for t in md.topics() {
+            if let Some(err) = t.error() {
+                return Err(KafkaError::MetadataFetch(err.into()));
+            }
+            for p in t.partitions() {
+                let (_, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+                out.insert((topic.to_string(), p.id()), high);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads every committed record from `from` up to the current end of each partition.
+/// Control records (transaction markers) are skipped by librdkafka; positions account for them.
+pub async fn read_committed_since(
+    cfg: &KafkaConfig,
+    from: &Offsets,
+    timeout: Duration,
+) -> Result<Vec<rdkafka::message::OwnedMessage>, KafkaError> {
+    use rdkafka::consumer::{Consumer, DefaultConsumerContext};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let topics: Vec<&str> = from
+        .keys()
+        .map(|(t, _)| t.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let end = end_offsets(cfg, &topics, timeout)?;
+    let consumer: StreamConsumer<DefaultConsumerContext> = base(cfg)
+        .set("group.id", "syncline-reader")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create_with_context(DefaultConsumerContext)?;
+    let mut tpl = TopicPartitionList::new();
+    let mut pending = 0;
+    for ((topic, partition), end_offset) in &end {
+        let start = from.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
+        if start < *end_offset {
+            tpl.add_partition_offset(topic, *partition, Offset::Offset(start))?;
+            pending += 1;
+        }
+    }
+    let mut out = Vec::new();
+    if pending == 0 {
+        return Ok(out);
+    }
+    consumer.assign(&tpl)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let done = end.iter().all(|((topic, partition), end_offset)| {
+            let start = from.get(&(topic.clone(), *partition)).copied().unwrap_or(0);
+            start >= *end_offset
+                || consumer.position().ok().is_some_and(|pos| {
+                    pos.find_partition(topic, *partition)
+                        .and_then(|p| p.offset().to_raw())
+                        .is_some_and(|o| o >= *end_offset)
+                })
+        });
+        if done || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Every topic a topology reads or writes, with the dead-letter and parked topics.
+pub fn topology_topics(t: &crate::config::Topology, partitions: i32) -> Vec<TopicSpec> {
+    let mut names: Vec<&str> = vec![&t.defaults.dead_letter_topic, &t.defaults.parked_topic];
+    for w in &t.workers {
+        names.extend(w.inputs.iter().map(String::as_str));
+        names.extend(w.outputs.iter().flat_map(|o| o.topics()));
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| TopicSpec {
+            name: name.to_string(),
+            partitions,
+            compacted: false,
+        })
+        .collect()
+}

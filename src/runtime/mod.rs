@@ -1,0 +1,7 @@
+//! The worker runtime: consume → transform → produce in Kafka transactions, with dedupe,
+//! retries, dead letters, parking and state stores.
+//!
+//! Owns: everything between a source record and a committed output. Must not: parse vendor
+//! payloads (adapters) or map fields (transforms).
+
+pub mod clients;

@@ -1,0 +1,288 @@
+//! Rust types of the canonical records in `schemas/` (latest versions).
+//!
+//! Owns: the field-for-field mirror of each `.avsc` and the [`Canonical`] trait that ties a type
+//! to its schema folder. Must not: hold mapping logic (that is `transforms`). Timestamps are
+//! epoch milliseconds (`timestamp-millis`), dates are days since 1970-01-01 (`date`).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::decimal::{Money, Quantity, UnitPrice};
+
+/// A record type with a schema folder under `schemas/`.
+pub trait Canonical: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The folder name, e.g. `order_status`.
+    const RECORD: &'static str;
+    fn meta(&self) -> &Meta;
+}
+
+macro_rules! canonical {
+    ($ty:ty, $record:literal) => {
+        impl Canonical for $ty {
+            const RECORD: &'static str = $record;
+            fn meta(&self) -> &Meta {
+                &self.meta
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub event_id: String,
+    pub idempotency_key: String,
+    pub correlation_id: String,
+    pub causation_id: String,
+    pub source_system: String,
+    pub source_instance: String,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub occurred_at: i64,
+    pub processed_at: i64,
+}
+
+impl Meta {
+    /// `event_id` is UUIDv5 of the idempotency key: the same source event, the same id.
+    pub fn event_id_for(idempotency_key: &str) -> String {
+        uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, idempotency_key.as_bytes()).to_string()
+    }
+}
+
+/// Namespace of syncline's UUIDv5 event ids (fixed forever: changing it changes every id).
+const EVENT_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f1c_2a57_3d0e_4b8f_9a61_52c7_e0d4_b913);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Address {
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub region: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SalesOrderLine {
+    pub line_number: i32,
+    pub salesforce_product_id: String,
+    pub erp_material_id: Option<String>,
+    pub description: Option<String>,
+    pub quantity: Quantity,
+    pub unit_of_measure: String,
+    pub unit_price: UnitPrice,
+    pub net_amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SalesOrder {
+    pub meta: Meta,
+    pub order_id: String,
+    pub order_number: Option<String>,
+    pub erp_instance: String,
+    pub legal_entity: String,
+    pub sales_org: Option<String>,
+    pub salesforce_account_id: String,
+    pub erp_customer_id: String,
+    pub order_date: i32,
+    pub requested_delivery_date: Option<i32>,
+    pub po_number: Option<String>,
+    pub currency: String,
+    pub payment_terms: String,
+    pub incoterms: Option<String>,
+    pub total_amount: Money,
+    pub ship_to: Option<Address>,
+    pub lines: Vec<SalesOrderLine>,
+}
+canonical!(SalesOrder, "sales_order");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatusCode {
+    Unknown,
+    Submitted,
+    Accepted,
+    Rejected,
+    CreditHold,
+    PartiallyShipped,
+    Shipped,
+    Invoiced,
+    Paid,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderStatus {
+    pub meta: Meta,
+    pub order_id: String,
+    pub erp_order_id: Option<String>,
+    pub erp_instance: String,
+    pub status: OrderStatusCode,
+    pub status_at: i64,
+    pub reason: Option<String>,
+    /// Since v2.
+    #[serde(default)]
+    pub hold_reason: Option<String>,
+    /// Since v2.
+    #[serde(default)]
+    pub expected_delivery_date: Option<i32>,
+}
+canonical!(OrderStatus, "order_status");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShipStatus {
+    Unknown,
+    Planned,
+    GoodsIssued,
+    InTransit,
+    Delivered,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShipmentLine {
+    pub line_number: i32,
+    pub order_line_number: Option<i32>,
+    pub salesforce_product_id: Option<String>,
+    pub erp_material_id: String,
+    pub quantity: Quantity,
+    pub unit_of_measure: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub meta: Meta,
+    pub shipment_id: String,
+    pub order_id: String,
+    pub erp_order_id: Option<String>,
+    pub erp_instance: String,
+    pub ship_status: ShipStatus,
+    pub complete: bool,
+    pub shipped_at: Option<i64>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub lines: Vec<ShipmentLine>,
+}
+canonical!(Shipment, "shipment");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BillingDocumentType {
+    Unknown,
+    Invoice,
+    CreditMemo,
+    DebitMemo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub line_number: i32,
+    pub salesforce_product_id: Option<String>,
+    pub erp_material_id: String,
+    pub description: Option<String>,
+    pub quantity: Quantity,
+    pub unit_of_measure: String,
+    pub net_amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub meta: Meta,
+    pub invoice_id: String,
+    pub document_type: BillingDocumentType,
+    pub order_id: String,
+    pub erp_order_id: Option<String>,
+    pub erp_instance: String,
+    pub erp_customer_id: String,
+    pub salesforce_account_id: Option<String>,
+    pub invoice_date: i32,
+    pub due_date: Option<i32>,
+    pub currency: String,
+    pub net_amount: Money,
+    pub tax_amount: Money,
+    pub gross_amount: Money,
+    pub payment_terms: Option<String>,
+    pub lines: Vec<InvoiceLine>,
+}
+canonical!(Invoice, "invoice");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentState {
+    Unknown,
+    Open,
+    PartiallyPaid,
+    Paid,
+    Overdue,
+    InDunning,
+    WrittenOff,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentStatus {
+    pub meta: Meta,
+    pub payment_id: String,
+    pub invoice_id: String,
+    pub order_id: String,
+    pub erp_instance: String,
+    pub status: PaymentState,
+    pub currency: String,
+    pub amount_paid: Money,
+    pub amount_open: Money,
+    pub paid_at: Option<i64>,
+    pub dunning_level: Option<i32>,
+}
+canonical!(PaymentStatus, "payment_status");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChangeType {
+    Unknown,
+    Create,
+    Update,
+    Delete,
+    Undelete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerMaster {
+    pub meta: Meta,
+    pub salesforce_account_id: String,
+    pub erp_customer_id: Option<String>,
+    pub erp_instance: Option<String>,
+    pub change_type: ChangeType,
+    pub name: Option<String>,
+    pub legal_entity: Option<String>,
+    pub tax_id: Option<String>,
+    pub currency: Option<String>,
+    pub payment_terms: Option<String>,
+    pub billing_address: Option<Address>,
+    pub shipping_address: Option<Address>,
+    pub changed_fields: Vec<String>,
+}
+canonical!(CustomerMaster, "customer_master");
+
+/// Days since 1970-01-01 for an Avro `date`.
+pub fn epoch_days(date: chrono::NaiveDate) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    (date - epoch).num_days() as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_is_stable_per_idempotency_key() {
+        let a = Meta::event_id_for("salesforce:Order:801x:uuid-1");
+        assert_eq!(a, Meta::event_id_for("salesforce:Order:801x:uuid-1"));
+        assert_ne!(a, Meta::event_id_for("salesforce:Order:801x:uuid-2"));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+    }
+
+    #[test]
+    fn epoch_days_counts_from_1970() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(epoch_days(d), 20_783);
+    }
+}

@@ -1,0 +1,238 @@
+//! Confluent wire format (magic byte 0, 4-byte schema id, Avro datum) through the registry.
+//!
+//! Owns: encoding canonical records under `<topic>-value` and decoding any registered writer
+//! schema into a reader schema, with ids and schemas cached so the hot path makes no registry
+//! call after the first record of each (subject, schema). Must not: retry (the runtime decides),
+//! or guess: every failure is a specific [`CodecError`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
+use schema_registry_converter::async_impl::avro::AvroDecoder;
+use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_schema};
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+
+use super::canonical::Canonical;
+use super::catalog::SchemaVersion;
+use super::compat::error_chain;
+
+pub const MAGIC_BYTE: u8 = 0;
+const HEADER_LEN: usize = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// Transient: the registry did not answer. Retry; never dead-letter for this.
+    #[error("schema registry unavailable: {0}")]
+    RegistryUnavailable(String),
+    /// The registry answered no: e.g. an incompatible schema under a BACKWARD subject.
+    #[error("schema registry refused `{subject}`: {message}")]
+    RegistryRefused { subject: String, message: String },
+    #[error("empty payload")]
+    Empty,
+    #[error("wrong magic byte {0:#04x}; not Confluent wire format (expected 0x00)")]
+    WrongMagic(u8),
+    #[error("payload of {0} bytes is shorter than the 5-byte wire header")]
+    Truncated(usize),
+    #[error("schema id {0} is not known to the registry")]
+    UnknownSchemaId(u32),
+    #[error("Avro datum does not match writer schema {id}: {message}")]
+    Malformed { id: u32, message: String },
+    #[error("{trailing} bytes left after the Avro datum (schema id {id})")]
+    TrailingBytes { id: u32, trailing: usize },
+    #[error("record does not fit schema {record}: {message}")]
+    Encode { record: String, message: String },
+    #[error("decoded record does not fit the Rust type of {record}: {message}")]
+    Shape { record: String, message: String },
+}
+
+impl CodecError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CodecError::RegistryUnavailable(_))
+    }
+}
+
+/// A registered writer schema.
+struct Writer {
+    id: u32,
+    schema: Schema,
+}
+
+/// Encoder and decoder sharing one registry connection and its caches.
+pub struct Codec {
+    settings: SrSettings,
+    decoder: AvroDecoder,
+    writers: RwLock<HashMap<(String, String, u32), Arc<Writer>>>,
+}
+
+impl Codec {
+    pub fn new(settings: SrSettings) -> Self {
+        Self {
+            decoder: AvroDecoder::new(settings.clone()),
+            settings,
+            writers: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Encodes `record` for `topic` with `schema` (registering it under `<topic>-value` once).
+    pub async fn encode<T: Canonical>(
+        &self,
+        topic: &str,
+        schema: &SchemaVersion,
+        record: &T,
+    ) -> Result<Vec<u8>, CodecError> {
+        let value = apache_avro::to_value(record).map_err(|e| CodecError::Encode {
+            record: T::RECORD.to_string(),
+            message: error_chain(&e),
+        })?;
+        self.encode_value(topic, schema, value).await
+    }
+
+    /// Encodes a generic Avro value (used by tests and tools that hold no Rust type).
+    pub async fn encode_value(
+        &self,
+        topic: &str,
+        schema: &SchemaVersion,
+        value: Value,
+    ) -> Result<Vec<u8>, CodecError> {
+        let writer = self.writer(topic, schema).await?;
+        let encode_err = |e: apache_avro::Error| CodecError::Encode {
+            record: schema.record.clone(),
+            message: error_chain(&e),
+        };
+        let resolved = value.resolve(&writer.schema).map_err(encode_err)?;
+        let datum_writer = GenericDatumWriter::builder(&writer.schema)
+            .build()
+            .map_err(encode_err)?;
+        let mut out = Vec::with_capacity(256);
+        out.push(MAGIC_BYTE);
+        out.extend_from_slice(&writer.id.to_be_bytes());
+        datum_writer
+            .write_value_ref(&mut out, &resolved)
+            .map_err(encode_err)?;
+        Ok(out)
+    }
+
+    /// The registry id `schema` has under `<topic>-value`, registering it the first time.
+    pub async fn schema_id(&self, topic: &str, schema: &SchemaVersion) -> Result<u32, CodecError> {
+        Ok(self.writer(topic, schema).await?.id)
+    }
+
+    async fn writer(&self, topic: &str, schema: &SchemaVersion) -> Result<Arc<Writer>, CodecError> {
+        let key = (topic.to_string(), schema.record.clone(), schema.version);
+        if let Some(w) = self.writers.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(w);
+        }
+        let subject = format!("{topic}-value");
+        let supplied = SuppliedSchema::new(
+            Some(schema.full_name()),
+            SchemaType::Avro,
+            schema.raw.clone(),
+        );
+        let registered = post_schema(&self.settings, subject.clone(), supplied)
+            .await
+            .map_err(|e| registry_error(&subject, e))?;
+        let writer = Arc::new(Writer {
+            id: registered.id,
+            schema: schema.schema.clone(),
+        });
+        if let Ok(mut map) = self.writers.write() {
+            map.insert(key, writer.clone());
+        }
+        Ok(writer)
+    }
+
+    /// Decodes wire-format bytes into `T`, resolving the writer schema to `reader`.
+    pub async fn decode<T: Canonical>(
+        &self,
+        bytes: &[u8],
+        reader: &SchemaVersion,
+    ) -> Result<T, CodecError> {
+        let value = self.decode_value(bytes, Some(&reader.schema)).await?;
+        apache_avro::from_value::<T>(&value).map_err(|e| CodecError::Shape {
+            record: T::RECORD.to_string(),
+            message: error_chain(&e),
+        })
+    }
+
+    /// Decodes into a generic value; with `reader`, resolved to it (Avro schema resolution).
+    pub async fn decode_value(
+        &self,
+        bytes: &[u8],
+        reader: Option<&Schema>,
+    ) -> Result<Value, CodecError> {
+        let (id, mut payload) = split_header(bytes)?;
+        let writer = self.decoder.get_schema(id).await.map_err(|e| {
+            if e.retriable {
+                CodecError::RegistryUnavailable(error_chain(&e))
+            } else {
+                CodecError::UnknownSchemaId(id)
+            }
+        })?;
+        let malformed = |e: apache_avro::Error| CodecError::Malformed {
+            id,
+            message: error_chain(&e),
+        };
+        let mut builder = GenericDatumReader::builder(&writer.parsed)
+            .build()
+            .map_err(malformed)?;
+        if let Some(reader) = reader {
+            builder = GenericDatumReader::builder(&writer.parsed)
+                .reader_schema(reader)
+                .build()
+                .map_err(malformed)?;
+        }
+        let value = builder.read_value(&mut payload).map_err(malformed)?;
+        if !payload.is_empty() {
+            return Err(CodecError::TrailingBytes {
+                id,
+                trailing: payload.len(),
+            });
+        }
+        Ok(value)
+    }
+}
+
+/// Splits the 5-byte Confluent header from the datum.
+pub fn split_header(bytes: &[u8]) -> Result<(u32, &[u8]), CodecError> {
+    match bytes.first() {
+        None => Err(CodecError::Empty),
+        Some(&m) if m != MAGIC_BYTE => Err(CodecError::WrongMagic(m)),
+        Some(_) if bytes.len() < HEADER_LEN => Err(CodecError::Truncated(bytes.len())),
+        Some(_) => {
+            let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+            Ok((id, &bytes[HEADER_LEN..]))
+        }
+    }
+}
+
+fn registry_error(subject: &str, e: SRCError) -> CodecError {
+    if e.retriable {
+        CodecError::RegistryUnavailable(error_chain(&e))
+    } else {
+        CodecError::RegistryRefused {
+            subject: subject.to_string(),
+            message: error_chain(&e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_errors_are_specific() {
+        assert_eq!(split_header(&[]), Err(CodecError::Empty));
+        assert_eq!(
+            split_header(&[1, 0, 0, 0, 1]),
+            Err(CodecError::WrongMagic(1))
+        );
+        assert_eq!(split_header(&[0, 0, 1]), Err(CodecError::Truncated(3)));
+        assert_eq!(split_header(&[0, 0, 0, 1, 2, 9]), Ok((258, &[9u8][..])));
+    }
+}

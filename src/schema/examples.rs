@@ -1,0 +1,181 @@
+//! One realistic value of every canonical record, for the demo, docs and round-trip tests.
+//!
+//! Owns: example data only. Must not: be used by the runtime to fill in missing values.
+
+use super::canonical::*;
+
+/// Meta for an example event of `order_id`, keyed by `source_version`.
+pub fn meta(order_id: &str, source_system: &str, source_version: &str, at_ms: i64) -> Meta {
+    let idempotency_key = format!("{source_system}:{order_id}:{source_version}");
+    Meta {
+        event_id: Meta::event_id_for(&idempotency_key),
+        idempotency_key,
+        correlation_id: order_id.to_string(),
+        causation_id: source_version.to_string(),
+        source_system: source_system.to_string(),
+        source_instance: "example".to_string(),
+        source_topic: "example".to_string(),
+        source_partition: 0,
+        source_offset: 0,
+        occurred_at: at_ms,
+        processed_at: at_ms,
+    }
+}
+
+fn dec<T: std::str::FromStr>(text: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    // Literals below are fixed and valid; a bad one is a programming error caught by tests.
+    text.parse()
+        .unwrap_or_else(|e| panic!("example literal {text}: {e:?}"))
+}
+
+pub fn sales_order(order_id: &str, at_ms: i64) -> SalesOrder {
+    SalesOrder {
+        meta: meta(
+            order_id,
+            "salesforce",
+            "e1c1a6f2-0d5b-4d5e-9a3c-1f0e8a1b2c3d",
+            at_ms,
+        ),
+        order_id: order_id.to_string(),
+        order_number: Some("00000123".into()),
+        erp_instance: "erp-na".into(),
+        legal_entity: "US01".into(),
+        sales_org: Some("1710".into()),
+        salesforce_account_id: "001Dn00000A1b2cIAB".into(),
+        erp_customer_id: "17100001".into(),
+        order_date: 20_783,
+        requested_delivery_date: Some(20_790),
+        po_number: Some("PO-88812".into()),
+        currency: "USD".into(),
+        payment_terms: "NT30".into(),
+        incoterms: Some("FOB".into()),
+        total_amount: dec("12345678.90"),
+        ship_to: Some(Address {
+            street: Some("1 Market St".into()),
+            city: Some("San Francisco".into()),
+            postal_code: Some("94105".into()),
+            region: Some("CA".into()),
+            country: Some("US".into()),
+        }),
+        lines: vec![SalesOrderLine {
+            line_number: 1,
+            salesforce_product_id: "01tDn000003XyZaIAK".into(),
+            erp_material_id: Some("TG11".into()),
+            description: Some("Industrial pump".into()),
+            quantity: dec("10"),
+            unit_of_measure: "EA".into(),
+            unit_price: dec("1234567.8900"),
+            net_amount: dec("12345678.90"),
+        }],
+    }
+}
+
+pub fn order_status(order_id: &str, status: OrderStatusCode, at_ms: i64) -> OrderStatus {
+    OrderStatus {
+        meta: meta(order_id, "sap_s4", &format!("{status:?}-{at_ms}"), at_ms),
+        order_id: order_id.to_string(),
+        erp_order_id: Some("5000012".into()),
+        erp_instance: "erp-na".into(),
+        status,
+        status_at: at_ms,
+        reason: None,
+        hold_reason: (status == OrderStatusCode::CreditHold)
+            .then(|| "credit limit exceeded".into()),
+        expected_delivery_date: Some(20_790),
+    }
+}
+
+pub fn shipment(order_id: &str, at_ms: i64) -> Shipment {
+    Shipment {
+        meta: meta(order_id, "sap_s4", "80000031-GI", at_ms),
+        shipment_id: "80000031".into(),
+        order_id: order_id.to_string(),
+        erp_order_id: Some("5000012".into()),
+        erp_instance: "erp-na".into(),
+        ship_status: ShipStatus::GoodsIssued,
+        complete: true,
+        shipped_at: Some(at_ms),
+        carrier: Some("UPS".into()),
+        tracking_number: Some("1Z999AA10123456784".into()),
+        lines: vec![ShipmentLine {
+            line_number: 10,
+            order_line_number: Some(1),
+            salesforce_product_id: Some("01tDn000003XyZaIAK".into()),
+            erp_material_id: "TG11".into(),
+            quantity: dec("10"),
+            unit_of_measure: "EA".into(),
+        }],
+    }
+}
+
+pub fn invoice(order_id: &str, at_ms: i64) -> Invoice {
+    Invoice {
+        meta: meta(order_id, "d365_fo", "CIV-000042", at_ms),
+        invoice_id: "CIV-000042".into(),
+        document_type: BillingDocumentType::Invoice,
+        order_id: order_id.to_string(),
+        erp_order_id: Some("SO-000777".into()),
+        erp_instance: "erp-eu".into(),
+        erp_customer_id: "DE-001".into(),
+        salesforce_account_id: Some("001Dn00000A1b2cIAB".into()),
+        invoice_date: 20_783,
+        due_date: Some(20_813),
+        currency: "EUR".into(),
+        net_amount: dec("1000.00"),
+        tax_amount: dec("190.00"),
+        gross_amount: dec("1190.00"),
+        payment_terms: Some("Net30".into()),
+        lines: vec![InvoiceLine {
+            line_number: 1,
+            salesforce_product_id: Some("01tDn000003XyZaIAK".into()),
+            erp_material_id: "D0001".into(),
+            description: Some("Service hours".into()),
+            quantity: dec("8.5"),
+            unit_of_measure: "H".into(),
+            net_amount: dec("1000.00"),
+        }],
+    }
+}
+
+pub fn payment(order_id: &str, at_ms: i64) -> PaymentStatus {
+    PaymentStatus {
+        meta: meta(order_id, "generic_erp", "PAY-9001", at_ms),
+        payment_id: "PAY-9001".into(),
+        invoice_id: "CIV-000042".into(),
+        order_id: order_id.to_string(),
+        erp_instance: "erp-eu".into(),
+        status: PaymentState::Paid,
+        currency: "EUR".into(),
+        amount_paid: dec("1190.00"),
+        amount_open: dec("0"),
+        paid_at: Some(at_ms),
+        dunning_level: Some(0),
+    }
+}
+
+pub fn customer(account_id: &str, at_ms: i64) -> CustomerMaster {
+    CustomerMaster {
+        meta: meta(account_id, "salesforce", "cdc-0001-1", at_ms),
+        salesforce_account_id: account_id.to_string(),
+        erp_customer_id: None,
+        erp_instance: Some("erp-na".into()),
+        change_type: ChangeType::Create,
+        name: Some("Acme Pumps Inc.".into()),
+        legal_entity: Some("US01".into()),
+        tax_id: Some("US-12-3456789".into()),
+        currency: Some("USD".into()),
+        payment_terms: Some("NT30".into()),
+        billing_address: Some(Address {
+            street: Some("1 Market St".into()),
+            city: Some("San Francisco".into()),
+            postal_code: Some("94105".into()),
+            region: Some("CA".into()),
+            country: Some("US".into()),
+        }),
+        shipping_address: None,
+        changed_fields: vec![],
+    }
+}
