@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it: format, lints, unit tests, and the
+# integration tests against a real Kafka broker and schema registry (started if not running).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+echo "== build"
+cargo build --all-targets
+echo "== offline checks"
+./target/debug/syncline validate
+./target/debug/syncline schemas check
+echo "== tests (unit + integration against the real stack)"
+scripts/with-stack.sh cargo test --all-targets
