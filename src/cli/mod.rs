@@ -4,6 +4,7 @@
 //! another entry point (tests, `syncline test`) would need; commands call into the library.
 
 mod demo;
+mod run;
 mod schemas;
 
 use std::path::PathBuf;
@@ -62,6 +63,30 @@ enum Command {
     },
     /// Run the embedded demo against the local stack and print what came out.
     Demo,
+    /// Run workers until SIGINT/SIGTERM.
+    Run {
+        /// Run only these workers (repeatable); all by default.
+        #[arg(long = "worker")]
+        workers: Vec<String>,
+        /// This process's instance id; part of each transactional.id, so it must be stable
+        /// across restarts of the same instance and unique among running instances.
+        #[arg(long, env = "SYNCLINE_INSTANCE", default_value = "0")]
+        instance: String,
+    },
+    /// Kafka topics of the topology.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicsCommand {
+    /// Create every topic the topology reads or writes that does not exist yet.
+    Create {
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +176,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo => {
             let t = load_topology(&cli)?;
             demo::run(&t, &cli.schemas).await
+        }
+        Command::Run {
+            ref workers,
+            ref instance,
+        } => {
+            let t = load_topology(&cli)?;
+            run::run(t, &cli.schemas, workers, instance).await
+        }
+        Command::Topics {
+            action: TopicsCommand::Create { partitions },
+        } => {
+            let t = load_topology(&cli)?;
+            let created = crate::runtime::clients::ensure_topics(
+                &t.kafka,
+                &crate::runtime::clients::topology_topics(&t, partitions),
+            )
+            .await?;
+            for name in &created {
+                println!("created {name}");
+            }
+            println!("{} topic(s) created", created.len());
+            Ok(())
         }
     }
 }

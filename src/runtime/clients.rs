@@ -153,7 +153,8 @@ pub async fn read_committed_since(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let end = end_offsets(cfg, &topics, timeout)?;
+    let mut end = end_offsets(cfg, &topics, timeout)?;
+    end.retain(|k, _| from.contains_key(k));
     let consumer: StreamConsumer<DefaultConsumerContext> = base(cfg)
         .set("group.id", "syncline-reader")
         .set("isolation.level", "read_committed")

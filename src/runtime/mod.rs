@@ -5,3 +5,10 @@
 //! payloads (adapters) or map fields (transforms).
 
 pub mod clients;
+pub mod dedupe;
+pub mod dlq;
+pub mod retry;
+pub mod state;
+pub mod supervisor;
+pub mod txn;
+pub mod worker;

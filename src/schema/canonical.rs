@@ -262,6 +262,74 @@ pub struct CustomerMaster {
 }
 canonical!(CustomerMaster, "customer_master");
 
+/// Any canonical record, as transforms emit them and the codec encodes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CanonicalRecord {
+    SalesOrder(SalesOrder),
+    OrderStatus(OrderStatus),
+    Shipment(Shipment),
+    Invoice(Invoice),
+    PaymentStatus(PaymentStatus),
+    CustomerMaster(CustomerMaster),
+}
+
+impl CanonicalRecord {
+    /// The schema folder of this record.
+    pub fn record(&self) -> &'static str {
+        match self {
+            Self::SalesOrder(_) => SalesOrder::RECORD,
+            Self::OrderStatus(_) => OrderStatus::RECORD,
+            Self::Shipment(_) => Shipment::RECORD,
+            Self::Invoice(_) => Invoice::RECORD,
+            Self::PaymentStatus(_) => PaymentStatus::RECORD,
+            Self::CustomerMaster(_) => CustomerMaster::RECORD,
+        }
+    }
+
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Self::SalesOrder(r) => &r.meta,
+            Self::OrderStatus(r) => &r.meta,
+            Self::Shipment(r) => &r.meta,
+            Self::Invoice(r) => &r.meta,
+            Self::PaymentStatus(r) => &r.meta,
+            Self::CustomerMaster(r) => &r.meta,
+        }
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        match self {
+            Self::SalesOrder(r) => &mut r.meta,
+            Self::OrderStatus(r) => &mut r.meta,
+            Self::Shipment(r) => &mut r.meta,
+            Self::Invoice(r) => &mut r.meta,
+            Self::PaymentStatus(r) => &mut r.meta,
+            Self::CustomerMaster(r) => &mut r.meta,
+        }
+    }
+
+    /// The value of a top-level string field, for `route_by` (e.g. `legal_entity`).
+    pub fn route_value(&self, field: &str) -> Option<&str> {
+        match (self, field) {
+            (Self::SalesOrder(r), "legal_entity") => Some(&r.legal_entity),
+            (Self::SalesOrder(r), "sales_org") => r.sales_org.as_deref(),
+            (Self::SalesOrder(r), "erp_instance") => Some(&r.erp_instance),
+            (Self::SalesOrder(r), "currency") => Some(&r.currency),
+            (Self::OrderStatus(r), "erp_instance") => Some(&r.erp_instance),
+            (Self::Shipment(r), "erp_instance") => Some(&r.erp_instance),
+            (Self::Invoice(r), "erp_instance") => Some(&r.erp_instance),
+            (Self::PaymentStatus(r), "erp_instance") => Some(&r.erp_instance),
+            (Self::CustomerMaster(r), "erp_instance") => r.erp_instance.as_deref(),
+            (Self::CustomerMaster(r), "legal_entity") => r.legal_entity.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Fields `route_by` accepts, for config validation messages.
+    pub const ROUTE_FIELDS: [&'static str; 4] =
+        ["legal_entity", "sales_org", "erp_instance", "currency"];
+}
+
 /// Days since 1970-01-01 for an Avro `date`.
 pub fn epoch_days(date: chrono::NaiveDate) -> i32 {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();

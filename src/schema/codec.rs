@@ -17,7 +17,7 @@ use schema_registry_converter::async_impl::schema_registry::{SrSettings, post_sc
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 
-use super::canonical::Canonical;
+use super::canonical::{Canonical, CanonicalRecord};
 use super::catalog::SchemaVersion;
 use super::compat::error_chain;
 
@@ -90,6 +90,24 @@ impl Codec {
             message: error_chain(&e),
         })?;
         self.encode_value(topic, schema, value).await
+    }
+
+    /// Encodes any canonical record (what transforms emit).
+    pub async fn encode_record(
+        &self,
+        topic: &str,
+        schema: &SchemaVersion,
+        record: &CanonicalRecord,
+    ) -> Result<Vec<u8>, CodecError> {
+        use CanonicalRecord as R;
+        match record {
+            R::SalesOrder(r) => self.encode(topic, schema, r).await,
+            R::OrderStatus(r) => self.encode(topic, schema, r).await,
+            R::Shipment(r) => self.encode(topic, schema, r).await,
+            R::Invoice(r) => self.encode(topic, schema, r).await,
+            R::PaymentStatus(r) => self.encode(topic, schema, r).await,
+            R::CustomerMaster(r) => self.encode(topic, schema, r).await,
+        }
     }
 
     /// Encodes a generic Avro value (used by tests and tools that hold no Rust type).

@@ -1,7 +1,16 @@
 //! Transforms: typed source events → canonical records, one module per workflow.
 //!
-//! Owns: the catalogue of transform names a worker may name and the outputs each emits, so the
-//! topology can be checked before anything runs. Must not: do I/O.
+//! Owns: the catalogue of transform names a worker may name, the outputs each emits, and the
+//! [`Transform`] contract: one raw record in, an idempotency key and canonical records out, or a
+//! classified [`Failure`]. The same code runs in `syncline run` and `syncline test`. Must not: do
+//! I/O or keep state between records (the runtime owns state).
+
+pub mod order_status;
+
+use crate::adapters::RawRecord;
+use crate::config::WorkerConfig;
+use crate::failure::Failure;
+use crate::schema::canonical::{CanonicalRecord, Meta};
 
 /// What a transform is called in `topology.toml` and which named outputs it emits.
 #[derive(Debug, Clone, Copy)]
@@ -9,38 +18,48 @@ pub struct TransformSpec {
     pub name: &'static str,
     pub outputs: &'static [&'static str],
     pub summary: &'static str,
+    /// Adapter kinds this transform reads.
+    pub adapters: &'static [&'static str],
 }
+
+const ERP: &[&str] = &["sap_s4", "d365_fo", "generic_erp"];
 
 const SPECS: &[TransformSpec] = &[
     TransformSpec {
         name: "order_submission",
         outputs: &["sales_order"],
         summary: "Salesforce order submitted -> SalesOrder, routed to the owning ERP",
+        adapters: &["salesforce"],
     },
     TransformSpec {
         name: "erp_order_events",
         outputs: &["order_status"],
         summary: "ERP sales-order created/accepted/rejected/credit block -> OrderStatus",
+        adapters: ERP,
     },
     TransformSpec {
         name: "erp_delivery_events",
         outputs: &["shipment", "order_status"],
         summary: "ERP outbound delivery / goods issue -> Shipment and OrderStatus SHIPPED",
+        adapters: ERP,
     },
     TransformSpec {
         name: "erp_billing_events",
         outputs: &["invoice", "order_status"],
         summary: "ERP billing document posted -> Invoice and OrderStatus INVOICED",
+        adapters: ERP,
     },
     TransformSpec {
         name: "erp_payment_events",
         outputs: &["payment", "order_status"],
         summary: "ERP payment posted / dunning -> PaymentStatus and OrderStatus PAID",
+        adapters: ERP,
     },
     TransformSpec {
         name: "account_changes",
         outputs: &["customer_master"],
         summary: "Salesforce Account change event -> CustomerMaster request",
+        adapters: &["salesforce"],
     },
 ];
 
@@ -50,4 +69,96 @@ pub fn spec(name: &str) -> Option<&'static TransformSpec> {
 
 pub fn names() -> Vec<&'static str> {
     SPECS.iter().map(|s| s.name).collect()
+}
+
+/// One canonical record for one named output of the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    pub output: &'static str,
+    pub record: CanonicalRecord,
+}
+
+/// The result of transforming one source record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transformed {
+    /// Identity of the source event: a re-sent event has the same key (dedupe).
+    pub idempotency_key: String,
+    /// The business transaction (order) the event belongs to; outputs are keyed by it.
+    pub correlation_id: String,
+    pub outputs: Vec<Emitted>,
+}
+
+/// The contract every workflow implements.
+pub trait Transform: Send + Sync {
+    fn apply(&self, raw: &RawRecord<'_>, now_ms: i64) -> Result<Transformed, Failure>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("worker `{worker}`: transform `{transform}` is not available in this build")]
+    NotAvailable { worker: String, transform: String },
+    #[error(
+        "worker `{worker}`: transform `{transform}` cannot read adapter `{adapter}`; it reads: {valid}"
+    )]
+    WrongAdapter {
+        worker: String,
+        transform: String,
+        adapter: String,
+        valid: String,
+    },
+}
+
+/// Builds the transform a worker names.
+pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
+    let spec = spec(&worker.transform).ok_or_else(|| BuildError::NotAvailable {
+        worker: worker.name.clone(),
+        transform: worker.transform.clone(),
+    })?;
+    if !spec.adapters.contains(&worker.adapter.as_str()) {
+        return Err(BuildError::WrongAdapter {
+            worker: worker.name.clone(),
+            transform: worker.transform.clone(),
+            adapter: worker.adapter.clone(),
+            valid: spec.adapters.join(", "),
+        });
+    }
+    let erp_profile = crate::adapters::erp::Profile::by_name(&worker.adapter);
+    match (spec.name, erp_profile) {
+        ("erp_order_events", Some(profile)) => {
+            Ok(Box::new(order_status::ErpOrderEvents { profile }))
+        }
+        _ => Err(BuildError::NotAvailable {
+            worker: worker.name.clone(),
+            transform: worker.transform.clone(),
+        }),
+    }
+}
+
+/// Lineage of an output derived from `raw`. Each output gets its own idempotency key (source key
+/// + record name) so two outputs of one event never share an `event_id`.
+pub fn meta(raw: &RawRecord<'_>, source: &Source<'_>, record: &str, now_ms: i64) -> Meta {
+    let idempotency_key = format!("{}#{record}", source.idempotency_key);
+    Meta {
+        event_id: Meta::event_id_for(&idempotency_key),
+        idempotency_key,
+        correlation_id: source.correlation_id.to_string(),
+        causation_id: source.causation_id.to_string(),
+        source_system: source.system.to_string(),
+        source_instance: source.instance.to_string(),
+        source_topic: raw.topic.to_string(),
+        source_partition: raw.partition,
+        source_offset: raw.offset,
+        occurred_at: source.occurred_at,
+        processed_at: now_ms,
+    }
+}
+
+/// What a transform knows about the source event, for [`meta`].
+pub struct Source<'a> {
+    pub idempotency_key: &'a str,
+    pub correlation_id: &'a str,
+    pub causation_id: &'a str,
+    pub system: &'a str,
+    pub instance: &'a str,
+    pub occurred_at: i64,
 }

@@ -66,3 +66,214 @@ pub async fn topics(names: &[&str], partitions: i32) {
             )
         });
 }
+
+use std::sync::Arc;
+
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use syncline::config::Topology;
+use syncline::ops::metrics::Metrics;
+use syncline::runtime::supervisor::{self, Health, Shared};
+use syncline::schema::{Catalog, Codec};
+use tokio::sync::watch;
+
+/// Topic names of one test's private topology.
+#[derive(Clone, Debug)]
+pub struct Names {
+    pub input: String,
+    pub output: String,
+    pub dlq: String,
+    pub parked: String,
+    pub worker: String,
+}
+
+impl Names {
+    pub fn new(prefix: &str) -> Self {
+        let base = unique(prefix);
+        Names {
+            input: format!("{base}.in"),
+            output: format!("{base}.status"),
+            dlq: format!("{base}.dlq"),
+            parked: format!("{base}.parked"),
+            worker: base.replace('.', "-"),
+        }
+    }
+
+    /// A topology with one order-status worker over generic ERP events. Short session timeouts
+    /// so a killed instance's partitions move on quickly.
+    pub fn topology(&self, max_records: usize) -> String {
+        format!(
+            r#"
+[kafka]
+bootstrap_servers = "{bootstrap}"
+[kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+[registry]
+url = "{registry}"
+[defaults]
+dead_letter_topic = "{dlq}"
+parked_topic = "{parked}"
+batch = {{ max_records = {max_records}, max_wait = "50ms" }}
+retry = {{ initial_backoff = "100ms", max_backoff = "2s" }}
+[[worker]]
+name = "{worker}"
+inputs = ["{input}"]
+adapter = "generic_erp"
+transform = "erp_order_events"
+[[worker.output]]
+name = "order_status"
+topic = "{output}"
+schema = "order_status"
+"#,
+            bootstrap = kafka().bootstrap_servers,
+            registry = registry().url,
+            dlq = self.dlq,
+            parked = self.parked,
+            worker = self.worker,
+            input = self.input,
+            output = self.output,
+        )
+    }
+
+    pub async fn create_topics(&self, partitions: i32) {
+        topics(
+            &[&self.input, &self.output, &self.dlq, &self.parked],
+            partitions,
+        )
+        .await;
+    }
+}
+
+pub fn parse_topology(text: &str) -> Topology {
+    syncline::config::parse(
+        text,
+        &syncline::config::env::ProcessEnv,
+        &Catalog::record_names(&repo_path("schemas")),
+    )
+    .unwrap_or_else(|p| panic!("test topology invalid: {p:?}"))
+}
+
+/// A generic-profile ERP sales-order event (structured CloudEvent).
+pub fn status_event(order: &str, seq: u32, kind: &str) -> Vec<u8> {
+    serde_json::json!({
+        "specversion": "1.0",
+        "id": format!("evt-{order}-{seq}"),
+        "source": "/erp/erp-na",
+        "type": format!("io.syncline.erp.salesorder.{kind}"),
+        "time": syncline::runtime::dlq::rfc3339(1_764_151_200_000 + i64::from(seq) * 1000),
+        "data": { "salesforce_order_id": order, "erp_order_id": format!("50{seq:05}") }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn producer() -> FutureProducer {
+    syncline::runtime::clients::plain_producer(&kafka()).expect("producer")
+}
+
+pub async fn produce(p: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+    p.send(FutureRecord::to(topic).key(key).payload(payload), TIMEOUT)
+        .await
+        .map_err(|(e, _)| e)
+        .expect("produce");
+}
+
+pub async fn produce_with_headers(
+    p: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+    headers: &[(&str, &str)],
+) {
+    let mut h = OwnedHeaders::new();
+    for (k, v) in headers {
+        h = h.insert(Header {
+            key: k,
+            value: Some(*v),
+        });
+    }
+    p.send(
+        FutureRecord::to(topic).key(key).payload(payload).headers(h),
+        TIMEOUT,
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .expect("produce");
+}
+
+/// Every committed record of `topic` so far.
+pub async fn read_all(topic: &str) -> Vec<OwnedMessage> {
+    let ends =
+        syncline::runtime::clients::end_offsets(&kafka(), &[topic], TIMEOUT).expect("end offsets");
+    let from = ends.keys().map(|k| (k.clone(), 0)).collect();
+    syncline::runtime::clients::read_committed_since(&kafka(), &from, TIMEOUT)
+        .await
+        .expect("read")
+}
+
+pub fn header<'a>(m: &'a OwnedMessage, name: &str) -> Option<&'a str> {
+    use rdkafka::message::Headers;
+    m.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// Polls `topic` until it holds `n` committed records (or the deadline passes).
+pub async fn wait_for(topic: &str, n: usize, within: Duration) -> Vec<OwnedMessage> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let all = read_all(topic).await;
+        if all.len() >= n || tokio::time::Instant::now() >= deadline {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Workers running in this process.
+pub struct Running {
+    pub metrics: Arc<Metrics>,
+    pub health: Health,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    pub async fn start(topology: &str, instance: &str) -> Running {
+        let t = parse_topology(topology);
+        let catalog = Arc::new(Catalog::load(&repo_path("schemas")).unwrap());
+        let codec = Arc::new(Codec::new(
+            syncline::schema::registry::sr_settings(&t.registry).unwrap(),
+        ));
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let health = Health::default();
+        let shared = Shared {
+            topology: Arc::new(t),
+            catalog,
+            codec,
+            metrics: metrics.clone(),
+            health: health.clone(),
+        };
+        let (stop, rx) = watch::channel(false);
+        let instance = instance.to_string();
+        let task = tokio::spawn(async move { supervisor::run(shared, &[], &instance, rx).await });
+        Running {
+            metrics,
+            health,
+            stop,
+            task,
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.task).await;
+    }
+
+    pub fn counter(&self, c: &prometheus::IntCounterVec, labels: &[&str]) -> u64 {
+        c.with_label_values(labels).get()
+    }
+}

@@ -1,0 +1,130 @@
+//! ERP business events: CloudEvents whose `type` and field names depend on the ERP (profile).
+//!
+//! Owns: reading an ERP event into an [`ErpEvent`]: which business event it is, which instance
+//! sent it, its document number and time. Profiles are tables (event types, field paths); the
+//! transforms read the rest of `data` through the profile's field names. Must not: map to
+//! canonical records.
+
+pub mod cloudevents;
+pub mod profile;
+
+use serde_json::Value;
+
+use crate::adapters::RawRecord;
+use crate::failure::Failure;
+
+pub use profile::Profile;
+
+/// The business events syncline understands, whatever the ERP calls them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErpEventKind {
+    OrderCreated,
+    OrderAccepted,
+    OrderRejected,
+    OrderCreditHold,
+    OrderCreditReleased,
+    OrderCancelled,
+    DeliveryCreated,
+    GoodsIssued,
+    Delivered,
+    InvoicePosted,
+    CreditMemoPosted,
+    PaymentPosted,
+    Dunning,
+}
+
+/// One ERP event, normalized enough to route and deduplicate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErpEvent {
+    pub profile: &'static Profile,
+    pub kind: ErpEventKind,
+    pub event_id: String,
+    pub event_type: String,
+    /// The ERP instance (e.g. `erp-na`): `data` field, else the last segment of the source.
+    pub instance: String,
+    pub occurred_at: i64,
+    /// The ERP document number of the event's object (sales order, delivery, billing doc, payment).
+    pub document_id: String,
+    pub data: Value,
+}
+
+impl ErpEvent {
+    /// The idempotency key of DESIGN.md section 3: system, instance, document, event type, time.
+    pub fn idempotency_key(&self) -> String {
+        format!(
+            "{}:{}:{}:{}:{}",
+            self.profile.source_system,
+            self.instance,
+            self.document_id,
+            self.event_type,
+            self.occurred_at
+        )
+    }
+
+    /// A field of `data` by the profile's name for a canonical concept (see `profile::Field`).
+    pub fn field(&self, f: profile::Field) -> Option<&'static str> {
+        self.profile.path(f)
+    }
+}
+
+/// Reads one record as an event of `profile`.
+pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent, Failure> {
+    let ce = cloudevents::parse(raw)?;
+    let kind = profile.kind_of(&ce.event_type).ok_or_else(|| {
+        Failure::business(
+            "UNKNOWN_EVENT_TYPE",
+            format!(
+                "`{}` is not an event type of the {} profile",
+                ce.event_type, profile.name
+            ),
+        )
+    })?;
+    if !ce.data.is_object() {
+        return Err(Failure::poison(
+            "MISSING_FIELD",
+            format!("`{}` event has no `data` object", ce.event_type),
+        ));
+    }
+    let occurred_at = match profile.path(profile::Field::EventTime) {
+        Some(path) if crate::adapters::json::get(&ce.data, path).is_some() => {
+            crate::adapters::json::req_instant(&ce.data, path)?
+        }
+        _ => ce.time_ms.or(raw.timestamp_ms).ok_or_else(|| {
+            Failure::poison(
+                "MISSING_FIELD",
+                "event has no time (`time` attribute or data field)",
+            )
+        })?,
+    };
+    let instance = profile
+        .path(profile::Field::Instance)
+        .and_then(|p| crate::adapters::json::opt_str(&ce.data, p).ok().flatten())
+        .unwrap_or_else(|| {
+            ce.source
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or(&ce.source)
+                .to_string()
+        });
+    let doc_path = profile.document_path(kind);
+    let document_id = match crate::adapters::json::opt_str(&ce.data, doc_path)? {
+        Some(d) => d,
+        None => ce.subject.clone().ok_or_else(|| {
+            Failure::poison(
+                "MISSING_FIELD",
+                format!("required field `{doc_path}` (document number) is missing"),
+            )
+        })?,
+    };
+    Ok(ErpEvent {
+        profile,
+        kind,
+        event_id: ce.id,
+        event_type: ce.event_type,
+        instance,
+        occurred_at,
+        document_id,
+        data: ce.data,
+    })
+}

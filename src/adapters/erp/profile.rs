@@ -1,0 +1,271 @@
+//! ERP profiles as data: which CloudEvent `type` is which business event, and where each
+//! canonical concept lives in the event's `data`.
+//!
+//! Owns: the vendor vocabularies (SAP S/4HANA business events, Dynamics 365 F&O business events,
+//! syncline's generic JSON). Must not: contain mapping logic; a new ERP is a new table here.
+
+use super::ErpEventKind::{self, *};
+
+/// Canonical concepts a transform asks a profile for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    EventTime,
+    Instance,
+    SalesforceOrderId,
+    ErpOrderId,
+    DeliveryId,
+    InvoiceId,
+    PaymentId,
+    Reason,
+    HoldReason,
+    ExpectedDeliveryDate,
+    Carrier,
+    TrackingNumber,
+    Currency,
+    NetAmount,
+    TaxAmount,
+    GrossAmount,
+    AmountPaid,
+    AmountOpen,
+    DueDate,
+    InvoiceDate,
+    ErpCustomerId,
+    PaymentTerms,
+    DunningLevel,
+    Complete,
+    Lines,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub name: &'static str,
+    /// `meta.source_system` of records derived from this profile.
+    pub source_system: &'static str,
+    types: &'static [(&'static str, ErpEventKind)],
+    fields: &'static [(Field, &'static str)],
+}
+
+impl Profile {
+    pub fn by_name(name: &str) -> Option<&'static Profile> {
+        PROFILES.iter().copied().find(|p| p.name == name)
+    }
+
+    pub fn kind_of(&self, event_type: &str) -> Option<ErpEventKind> {
+        self.types
+            .iter()
+            .find(|(t, _)| *t == event_type)
+            .map(|(_, k)| *k)
+    }
+
+    pub fn path(&self, field: Field) -> Option<&'static str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, p)| *p)
+    }
+
+    /// Where the document number of an event of `kind` is.
+    pub fn document_path(&self, kind: ErpEventKind) -> &'static str {
+        let field = match kind {
+            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold
+            | OrderCreditReleased | OrderCancelled => Field::ErpOrderId,
+            DeliveryCreated | GoodsIssued | Delivered => Field::DeliveryId,
+            InvoicePosted | CreditMemoPosted => Field::InvoiceId,
+            PaymentPosted | Dunning => Field::PaymentId,
+        };
+        self.path(field).unwrap_or("document_id")
+    }
+
+    /// Every event type this profile knows, for error messages and docs.
+    pub fn event_types(&self) -> impl Iterator<Item = &'static str> {
+        self.types.iter().map(|(t, _)| *t)
+    }
+}
+
+pub static PROFILES: [&Profile; 3] = [&GENERIC, &SAP_S4, &D365_FO];
+
+/// syncline's own generic ERP JSON (documented in the README).
+pub static GENERIC: Profile = Profile {
+    name: "generic_erp",
+    source_system: "generic_erp",
+    types: &[
+        ("io.syncline.erp.salesorder.created", OrderCreated),
+        ("io.syncline.erp.salesorder.accepted", OrderAccepted),
+        ("io.syncline.erp.salesorder.rejected", OrderRejected),
+        ("io.syncline.erp.salesorder.credit_hold", OrderCreditHold),
+        (
+            "io.syncline.erp.salesorder.credit_released",
+            OrderCreditReleased,
+        ),
+        ("io.syncline.erp.salesorder.cancelled", OrderCancelled),
+        ("io.syncline.erp.delivery.created", DeliveryCreated),
+        ("io.syncline.erp.delivery.goods_issued", GoodsIssued),
+        ("io.syncline.erp.delivery.delivered", Delivered),
+        ("io.syncline.erp.billing.invoice_posted", InvoicePosted),
+        (
+            "io.syncline.erp.billing.credit_memo_posted",
+            CreditMemoPosted,
+        ),
+        ("io.syncline.erp.payment.posted", PaymentPosted),
+        ("io.syncline.erp.payment.dunning", Dunning),
+    ],
+    fields: &[
+        (Field::Instance, "erp_instance"),
+        (Field::SalesforceOrderId, "salesforce_order_id"),
+        (Field::ErpOrderId, "erp_order_id"),
+        (Field::DeliveryId, "delivery_id"),
+        (Field::InvoiceId, "invoice_id"),
+        (Field::PaymentId, "payment_id"),
+        (Field::Reason, "reason"),
+        (Field::HoldReason, "hold_reason"),
+        (Field::ExpectedDeliveryDate, "expected_delivery_date"),
+        (Field::Carrier, "carrier"),
+        (Field::TrackingNumber, "tracking_number"),
+        (Field::Currency, "currency"),
+        (Field::NetAmount, "net_amount"),
+        (Field::TaxAmount, "tax_amount"),
+        (Field::GrossAmount, "gross_amount"),
+        (Field::AmountPaid, "amount_paid"),
+        (Field::AmountOpen, "amount_open"),
+        (Field::DueDate, "due_date"),
+        (Field::InvoiceDate, "invoice_date"),
+        (Field::ErpCustomerId, "erp_customer_id"),
+        (Field::PaymentTerms, "payment_terms"),
+        (Field::DunningLevel, "dunning_level"),
+        (Field::Complete, "complete"),
+        (Field::Lines, "lines"),
+    ],
+};
+
+/// SAP S/4HANA business events (Event Mesh / Advanced Event Mesh), SAP field names.
+pub static SAP_S4: Profile = Profile {
+    name: "sap_s4",
+    source_system: "sap_s4",
+    types: &[
+        (
+            "sap.s4.beh.salesorder.v1.SalesOrder.Created.v1",
+            OrderCreated,
+        ),
+        (
+            "sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1",
+            OrderAccepted,
+        ),
+        (
+            "sap.s4.beh.salesorder.v1.SalesOrder.Rejected.v1",
+            OrderRejected,
+        ),
+        (
+            "sap.s4.beh.salesorder.v1.SalesOrder.CreditBlocked.v1",
+            OrderCreditHold,
+        ),
+        (
+            "sap.s4.beh.salesorder.v1.SalesOrder.CreditReleased.v1",
+            OrderCreditReleased,
+        ),
+        (
+            "sap.s4.beh.salesorder.v1.SalesOrder.Deleted.v1",
+            OrderCancelled,
+        ),
+        (
+            "sap.s4.beh.outbounddelivery.v1.OutboundDelivery.Created.v1",
+            DeliveryCreated,
+        ),
+        (
+            "sap.s4.beh.outbounddelivery.v1.OutboundDelivery.GIStatusChanged.v1",
+            GoodsIssued,
+        ),
+        (
+            "sap.s4.beh.outbounddelivery.v1.OutboundDelivery.PODStatusChanged.v1",
+            Delivered,
+        ),
+        (
+            "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1",
+            InvoicePosted,
+        ),
+        (
+            "sap.s4.beh.billingdocument.v1.BillingDocument.CreditMemoCreated.v1",
+            CreditMemoPosted,
+        ),
+        (
+            "sap.s4.beh.journalentry.v1.JournalEntry.Cleared.v1",
+            PaymentPosted,
+        ),
+        ("sap.s4.beh.dunning.v1.DunningNotice.Created.v1", Dunning),
+    ],
+    fields: &[
+        (Field::Instance, "SAPClient"),
+        (Field::SalesforceOrderId, "PurchaseOrderByCustomer"),
+        (Field::ErpOrderId, "SalesOrder"),
+        (Field::DeliveryId, "OutboundDelivery"),
+        (Field::InvoiceId, "BillingDocument"),
+        (Field::PaymentId, "AccountingDocument"),
+        (Field::Reason, "SalesDocumentRjcnReason"),
+        (Field::HoldReason, "TotalCreditCheckStatus"),
+        (Field::ExpectedDeliveryDate, "RequestedDeliveryDate"),
+        (Field::Carrier, "ShippingPoint"),
+        (Field::TrackingNumber, "TrackingNumber"),
+        (Field::Currency, "TransactionCurrency"),
+        (Field::NetAmount, "TotalNetAmount"),
+        (Field::TaxAmount, "TotalTaxAmount"),
+        (Field::GrossAmount, "TotalGrossAmount"),
+        (Field::AmountPaid, "AmountInTransactionCurrency"),
+        (Field::AmountOpen, "OpenAmountInTransactionCurrency"),
+        (Field::DueDate, "NetDueDate"),
+        (Field::InvoiceDate, "BillingDocumentDate"),
+        (Field::ErpCustomerId, "SoldToParty"),
+        (Field::PaymentTerms, "CustomerPaymentTerms"),
+        (Field::DunningLevel, "DunningLevel"),
+        (Field::Complete, "OverallGoodsMovementStatus"),
+        (Field::Lines, "Items"),
+    ],
+};
+
+/// Dynamics 365 Finance & Operations business events.
+pub static D365_FO: Profile = Profile {
+    name: "d365_fo",
+    source_system: "d365_fo",
+    types: &[
+        ("SalesOrderCreatedBusinessEvent", OrderCreated),
+        ("SalesOrderConfirmedBusinessEvent", OrderAccepted),
+        ("SalesOrderRejectedBusinessEvent", OrderRejected),
+        ("SalesOrderCreditHoldBusinessEvent", OrderCreditHold),
+        (
+            "SalesOrderCreditHoldReleasedBusinessEvent",
+            OrderCreditReleased,
+        ),
+        ("SalesOrderCancelledBusinessEvent", OrderCancelled),
+        ("SalesPackingSlipPostedBusinessEvent", GoodsIssued),
+        ("SalesOrderInvoicedBusinessEvent", InvoicePosted),
+        ("FreeTextInvoicePostedBusinessEvent", InvoicePosted),
+        ("SalesCreditNotePostedBusinessEvent", CreditMemoPosted),
+        ("CustomerPaymentPostedBusinessEvent", PaymentPosted),
+        ("CollectionLetterPostedBusinessEvent", Dunning),
+    ],
+    fields: &[
+        (Field::EventTime, "EventTime"),
+        (Field::Instance, "LegalEntity"),
+        (Field::SalesforceOrderId, "CustomerRequisition"),
+        (Field::ErpOrderId, "SalesOrderId"),
+        (Field::DeliveryId, "PackingSlipId"),
+        (Field::InvoiceId, "InvoiceId"),
+        (Field::PaymentId, "PaymentJournalVoucher"),
+        (Field::Reason, "ReasonCode"),
+        (Field::HoldReason, "CreditHoldReason"),
+        (Field::ExpectedDeliveryDate, "ConfirmedShipDate"),
+        (Field::Carrier, "CarrierName"),
+        (Field::TrackingNumber, "TrackingNumber"),
+        (Field::Currency, "CurrencyCode"),
+        (Field::NetAmount, "InvoiceAmountInAccountingCurrency"),
+        (Field::TaxAmount, "SalesTaxAmount"),
+        (Field::GrossAmount, "InvoiceAmount"),
+        (Field::AmountPaid, "AmountCur"),
+        (Field::AmountOpen, "RemainAmountCur"),
+        (Field::DueDate, "DueDate"),
+        (Field::InvoiceDate, "InvoiceDate"),
+        (Field::ErpCustomerId, "InvoiceAccount"),
+        (Field::PaymentTerms, "PaymentTermsName"),
+        (Field::DunningLevel, "CollectionLetterCode"),
+        (Field::Complete, "IsFullyShipped"),
+        (Field::Lines, "Lines"),
+    ],
+};

@@ -1,0 +1,193 @@
+//! Reading JSON payloads and fields with errors that say exactly what is wrong.
+//!
+//! Owns: payload decoding (size, UTF-8, JSON) and typed field access by dotted path. Must not:
+//! know any vendor's field names.
+
+use serde_json::Value;
+
+use crate::failure::Failure;
+use crate::schema::decimal::Dec;
+
+/// Payloads above this are refused before parsing: no source event is legitimately this big.
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// Longest string value kept from a source field.
+pub const MAX_STRING_CHARS: usize = 4096;
+
+pub fn parse_payload(payload: Option<&[u8]>) -> Result<Value, Failure> {
+    let bytes = payload
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Failure::poison("EMPTY_PAYLOAD", "the record has no value"))?;
+    if bytes.len() > MAX_PAYLOAD_BYTES {
+        return Err(Failure::poison(
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "{} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
+                bytes.len()
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Failure::poison("INVALID_UTF8", format!("payload is not UTF-8: {e}")))?;
+    serde_json::from_str(text)
+        .map_err(|e| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}")))
+}
+
+/// The value at a dotted path (`a.b.c`), treating JSON null as absent.
+pub fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        cur = cur.get(part)?;
+    }
+    (!cur.is_null()).then_some(cur)
+}
+
+/// A required string (numbers are accepted as their text: ERPs send ids both ways).
+pub fn req_str(v: &Value, path: &str) -> Result<String, Failure> {
+    opt_str(v, path)?.ok_or_else(|| {
+        Failure::poison(
+            "MISSING_FIELD",
+            format!("required field `{path}` is missing"),
+        )
+    })
+}
+
+pub fn opt_str(v: &Value, path: &str) -> Result<Option<String>, Failure> {
+    match get(v, path) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.chars().count() > MAX_STRING_CHARS => Err(Failure::poison(
+            "FIELD_TOO_LONG",
+            format!("field `{path}` has more than {MAX_STRING_CHARS} characters"),
+        )),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(wrong_type(path, "a string", other)),
+    }
+}
+
+pub fn opt_bool(v: &Value, path: &str) -> Result<Option<bool>, Failure> {
+    match get(v, path) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s == "X" => Ok(Some(true)),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.is_empty() => {
+            Ok(Some(false))
+        }
+        Some(other) => Err(wrong_type(path, "a boolean", other)),
+    }
+}
+
+pub fn opt_i64(v: &Value, path: &str) -> Result<Option<i64>, Failure> {
+    match get(v, path) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| wrong_type(path, "an integer", &Value::Number(n.clone()))),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| wrong_type(path, "an integer", &Value::String(s.clone()))),
+        Some(other) => Err(wrong_type(path, "an integer", other)),
+    }
+}
+
+/// An exact decimal from a JSON number (its literal text) or a numeric string.
+pub fn opt_dec<const S: u32>(
+    v: &Value,
+    path: &str,
+    code: &'static str,
+) -> Result<Option<Dec<S>>, Failure> {
+    let text = match get(v, path) {
+        None => return Ok(None),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => return Err(wrong_type(path, "a decimal number", other)),
+    };
+    text.parse::<Dec<S>>()
+        .map(Some)
+        .map_err(|e| Failure::business(code, format!("field `{path}`: {e}")))
+}
+
+pub fn req_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Result<Dec<S>, Failure> {
+    opt_dec(v, path, code)?.ok_or_else(|| {
+        Failure::poison(
+            "MISSING_FIELD",
+            format!("required field `{path}` is missing"),
+        )
+    })
+}
+
+pub fn req_instant(v: &Value, path: &str) -> Result<i64, Failure> {
+    let raw = get(v, path).ok_or_else(|| {
+        Failure::poison(
+            "MISSING_FIELD",
+            format!("required field `{path}` is missing"),
+        )
+    })?;
+    super::time::instant(raw)
+        .map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{path}`: {e}")))
+}
+
+pub fn opt_date(v: &Value, path: &str) -> Result<Option<i32>, Failure> {
+    get(v, path)
+        .map(super::time::date)
+        .transpose()
+        .map_err(|e| Failure::poison("INVALID_DATE", format!("field `{path}`: {e}")))
+}
+
+fn wrong_type(path: &str, expected: &str, got: &Value) -> Failure {
+    let kind = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    Failure::poison(
+        "WRONG_TYPE",
+        format!("field `{path}` must be {expected}, got {kind}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payload_errors_are_specific() {
+        assert_eq!(parse_payload(None).unwrap_err().code, "EMPTY_PAYLOAD");
+        assert_eq!(
+            parse_payload(Some(b"\xff\xfe")).unwrap_err().code,
+            "INVALID_UTF8"
+        );
+        assert_eq!(
+            parse_payload(Some(b"{\"a\":")).unwrap_err().code,
+            "INVALID_JSON"
+        );
+        let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
+        assert_eq!(
+            parse_payload(Some(&big)).unwrap_err().code,
+            "PAYLOAD_TOO_LARGE"
+        );
+    }
+
+    #[test]
+    fn fields_by_path_with_types() {
+        let v = json!({"a": {"b": "x", "n": 5, "amt": 12345678.90, "s": "0.005", "nul": null}});
+        assert_eq!(req_str(&v, "a.b").unwrap(), "x");
+        assert_eq!(req_str(&v, "a.n").unwrap(), "5");
+        assert_eq!(req_str(&v, "a.nul").unwrap_err().code, "MISSING_FIELD");
+        assert_eq!(req_str(&v, "a").unwrap_err().code, "WRONG_TYPE");
+        let amt: crate::schema::decimal::Money = req_dec(&v, "a.amt", "INVALID_AMOUNT").unwrap();
+        assert_eq!(amt.to_string(), "12345678.90");
+        let e = req_dec::<2>(&v, "a.s", "INVALID_AMOUNT").unwrap_err();
+        assert_eq!(
+            (e.code, e.class),
+            ("INVALID_AMOUNT", crate::failure::ErrorClass::Business)
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! `syncline run`: the workers of a topology, until SIGINT or SIGTERM.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::Topology;
+use crate::ops::metrics::Metrics;
+use crate::runtime::supervisor::{self, Health, Shared};
+use crate::schema::registry;
+use crate::schema::{Catalog, Codec};
+
+use super::CliError;
+
+pub async fn run(
+    t: Topology,
+    schema_dir: &Path,
+    workers: &[String],
+    instance: &str,
+) -> Result<(), CliError> {
+    let catalog = Arc::new(Catalog::load(schema_dir)?);
+    let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
+    let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?);
+    let shared = Shared {
+        topology: Arc::new(t),
+        catalog,
+        codec,
+        metrics,
+        health: Health::default(),
+    };
+    let (stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutting down: finishing the open transactions");
+        let _ = stop.send(true);
+    });
+    supervisor::run(shared, workers, instance, shutdown)
+        .await
+        .map_err(CliError::Failed)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,112 @@
+//! Prometheus metrics: one registry per process, handles passed to workers.
+//!
+//! Owns: metric names, types, labels and help texts (the README documents the same list). Must
+//! not: allocate label strings on the hot path more than once per label set it can avoid.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Every metric syncline exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub consumed: IntCounterVec,
+    pub produced: IntCounterVec,
+    pub failed: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub duplicates: IntCounterVec,
+    pub held: IntCounterVec,
+    pub parked: IntCounterVec,
+    pub retries: IntCounterVec,
+    pub transactions: IntCounterVec,
+    pub batch_seconds: HistogramVec,
+    pub worker_up: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let consumed = counter(
+            "syncline_events_consumed_total",
+            "Source records read, by worker and topic.",
+            &["worker", "topic"],
+        )?;
+        let produced = counter(
+            "syncline_events_produced_total",
+            "Canonical records committed, by worker and output topic.",
+            &["worker", "topic"],
+        )?;
+        let failed = counter(
+            "syncline_events_failed_total",
+            "Source records that failed, by worker, topic, error class and code.",
+            &["worker", "topic", "class", "code"],
+        )?;
+        let dead_letters = counter(
+            "syncline_dead_letters_total",
+            "Records written to the dead-letter topic, by worker and code.",
+            &["worker", "code"],
+        )?;
+        let duplicates = counter(
+            "syncline_duplicates_skipped_total",
+            "Re-sent source events skipped by the idempotency store.",
+            &["worker"],
+        )?;
+        let held = counter(
+            "syncline_held_total",
+            "Records held behind a dead-lettered key (sequenced dead letters).",
+            &["worker"],
+        )?;
+        let parked = counter(
+            "syncline_parked_total",
+            "Records parked for missing master data, by worker.",
+            &["worker"],
+        )?;
+        let retries = counter(
+            "syncline_retries_total",
+            "Batches retried after a transient failure, by worker and code.",
+            &["worker", "code"],
+        )?;
+        let transactions = counter(
+            "syncline_transactions_total",
+            "Kafka transactions by outcome (committed, aborted).",
+            &["worker", "outcome"],
+        )?;
+        let batch_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "syncline_batch_seconds",
+                "Time from the first record of a batch to its commit.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["worker"],
+        )?;
+        registry.register(Box::new(batch_seconds.clone()))?;
+        let worker_up = IntGaugeVec::new(
+            Opts::new(
+                "syncline_worker_up",
+                "1 while the worker runs and consumes.",
+            ),
+            &["worker"],
+        )?;
+        registry.register(Box::new(worker_up.clone()))?;
+        Ok(Self {
+            registry,
+            consumed,
+            produced,
+            failed,
+            dead_letters,
+            duplicates,
+            held,
+            parked,
+            retries,
+            transactions,
+            batch_seconds,
+            worker_up,
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! ERP sales-order events → `OrderStatus` for Salesforce.
+//!
+//! Owns: which ERP event means which order status, and the fields of the status record. Must
+//! not: decide whether a status is stale (the runtime's status store does, with state).
+
+use crate::adapters::erp::profile::Field;
+use crate::adapters::erp::{self, ErpEvent, ErpEventKind, Profile};
+use crate::adapters::{RawRecord, json};
+use crate::failure::Failure;
+use crate::schema::canonical::{CanonicalRecord, OrderStatus, OrderStatusCode};
+
+use super::{Emitted, Source, Transform, Transformed, meta};
+
+pub struct ErpOrderEvents {
+    pub profile: &'static Profile,
+}
+
+/// The status an ERP event reports, if it reports one.
+pub fn status_of(kind: ErpEventKind) -> Option<OrderStatusCode> {
+    use ErpEventKind::*;
+    Some(match kind {
+        OrderCreated | OrderAccepted | OrderCreditReleased => OrderStatusCode::Accepted,
+        OrderRejected => OrderStatusCode::Rejected,
+        OrderCreditHold => OrderStatusCode::CreditHold,
+        OrderCancelled => OrderStatusCode::Cancelled,
+        GoodsIssued | Delivered => OrderStatusCode::Shipped,
+        InvoicePosted => OrderStatusCode::Invoiced,
+        PaymentPosted => OrderStatusCode::Paid,
+        DeliveryCreated | CreditMemoPosted | Dunning => return None,
+    })
+}
+
+/// Builds the status record for `event` (shared by the delivery, billing and payment flows).
+pub fn status_record(
+    raw: &RawRecord<'_>,
+    event: &ErpEvent,
+    status: OrderStatusCode,
+    source: &Source<'_>,
+    now_ms: i64,
+) -> Result<OrderStatus, Failure> {
+    let d = &event.data;
+    let opt = |f: Field| -> Result<Option<String>, Failure> {
+        match event.field(f) {
+            Some(path) => json::opt_str(d, path),
+            None => Ok(None),
+        }
+    };
+    let erp_order_id = match event.kind {
+        ErpEventKind::OrderCreated
+        | ErpEventKind::OrderAccepted
+        | ErpEventKind::OrderRejected
+        | ErpEventKind::OrderCreditHold
+        | ErpEventKind::OrderCreditReleased
+        | ErpEventKind::OrderCancelled => Some(event.document_id.clone()),
+        _ => opt(Field::ErpOrderId)?,
+    };
+    let expected_delivery_date = match event.field(Field::ExpectedDeliveryDate) {
+        Some(path) => json::opt_date(d, path)?,
+        None => None,
+    };
+    Ok(OrderStatus {
+        meta: meta(raw, source, "order_status", now_ms),
+        order_id: source.correlation_id.to_string(),
+        erp_order_id,
+        erp_instance: event.instance.clone(),
+        status,
+        status_at: event.occurred_at,
+        reason: opt(Field::Reason)?,
+        hold_reason: if status == OrderStatusCode::CreditHold {
+            opt(Field::HoldReason)?
+        } else {
+            None
+        },
+        expected_delivery_date,
+    })
+}
+
+/// The Salesforce order id an ERP event refers to; without it nothing can be correlated.
+pub fn salesforce_order_id(event: &ErpEvent) -> Result<String, Failure> {
+    let path = event
+        .field(Field::SalesforceOrderId)
+        .unwrap_or("salesforce_order_id");
+    json::opt_str(&event.data, path)?.ok_or_else(|| {
+        Failure::business(
+            "MISSING_ORDER_REFERENCE",
+            format!(
+                "{} event {} carries no Salesforce order reference (`{path}`)",
+                event.event_type, event.document_id
+            ),
+        )
+    })
+}
+
+impl Transform for ErpOrderEvents {
+    fn apply(&self, raw: &RawRecord<'_>, now_ms: i64) -> Result<Transformed, Failure> {
+        let event = erp::parse(raw, self.profile)?;
+        let status = status_of(event.kind)
+            .filter(|_| {
+                matches!(
+                    event.kind,
+                    ErpEventKind::OrderCreated
+                        | ErpEventKind::OrderAccepted
+                        | ErpEventKind::OrderRejected
+                        | ErpEventKind::OrderCreditHold
+                        | ErpEventKind::OrderCreditReleased
+                        | ErpEventKind::OrderCancelled
+                )
+            })
+            .ok_or_else(|| {
+                Failure::business(
+                    "UNKNOWN_EVENT_TYPE",
+                    format!(
+                        "`{}` is not a sales-order event; route it to the matching worker",
+                        event.event_type
+                    ),
+                )
+            })?;
+        let order_id = salesforce_order_id(&event)?;
+        let key = event.idempotency_key();
+        let source = Source {
+            idempotency_key: &key,
+            correlation_id: &order_id,
+            causation_id: &event.event_id,
+            system: self.profile.source_system,
+            instance: &event.instance,
+            occurred_at: event.occurred_at,
+        };
+        let record = status_record(raw, &event, status, &source, now_ms)?;
+        Ok(Transformed {
+            idempotency_key: key.clone(),
+            correlation_id: order_id.clone(),
+            outputs: vec![Emitted {
+                output: "order_status",
+                record: CanonicalRecord::OrderStatus(record),
+            }],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::erp::profile::GENERIC;
+
+    fn raw(payload: &[u8]) -> RawRecord<'_> {
+        RawRecord {
+            topic: "erp.sales-order.events",
+            partition: 1,
+            offset: 7,
+            key: Some(b"801A"),
+            payload: Some(payload),
+            headers: &[],
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn generic_credit_hold_becomes_order_status() {
+        let payload = br#"{"specversion":"1.0","id":"e-1","source":"/erp/erp-na","type":"io.syncline.erp.salesorder.credit_hold",
+            "time":"2025-11-26T10:00:00Z","data":{"salesforce_order_id":"801A","erp_order_id":"5000012","hold_reason":"limit exceeded","expected_delivery_date":"2025-12-01"}}"#;
+        let t = ErpOrderEvents { profile: &GENERIC }
+            .apply(&raw(payload), 5)
+            .unwrap();
+        assert_eq!(t.correlation_id, "801A");
+        assert_eq!(
+            t.idempotency_key,
+            "generic_erp:erp-na:5000012:io.syncline.erp.salesorder.credit_hold:1764151200000"
+        );
+        let CanonicalRecord::OrderStatus(s) = &t.outputs[0].record else {
+            panic!()
+        };
+        assert_eq!(s.status, OrderStatusCode::CreditHold);
+        assert_eq!(s.hold_reason.as_deref(), Some("limit exceeded"));
+        assert_eq!(s.erp_order_id.as_deref(), Some("5000012"));
+        assert_eq!(s.erp_instance, "erp-na");
+        assert_eq!(
+            (
+                s.meta.source_topic.as_str(),
+                s.meta.source_partition,
+                s.meta.source_offset
+            ),
+            ("erp.sales-order.events", 1, 7)
+        );
+        assert_eq!(s.meta.processed_at, 5);
+    }
+
+    #[test]
+    fn wrong_events_fail_with_codes() {
+        let t = ErpOrderEvents { profile: &GENERIC };
+        let unknown = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.teleported","time":"2025-11-26T10:00:00Z","data":{}}"#;
+        assert_eq!(
+            t.apply(&raw(unknown), 0).unwrap_err().code,
+            "UNKNOWN_EVENT_TYPE"
+        );
+        let no_ref = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.accepted","time":"2025-11-26T10:00:00Z","data":{"erp_order_id":"1"}}"#;
+        assert_eq!(
+            t.apply(&raw(no_ref), 0).unwrap_err().code,
+            "MISSING_ORDER_REFERENCE"
+        );
+        assert_eq!(
+            t.apply(&raw(b"not json"), 0).unwrap_err().code,
+            "INVALID_JSON"
+        );
+    }
+}
