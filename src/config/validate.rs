@@ -203,7 +203,32 @@ impl Validator {
             );
             return;
         };
+        if !spec.adapters.contains(&w.adapter.as_str())
+            && crate::adapters::KINDS.contains(&w.adapter.as_str())
+        {
+            self.push(
+                format!("{at}.adapter"),
+                format!(
+                    "transform `{}` cannot read `{}`; it reads: {}",
+                    w.transform,
+                    w.adapter,
+                    spec.adapters.join(", ")
+                ),
+            );
+        }
         for (k, out) in w.outputs.iter().enumerate() {
+            if let Some(field) = &out.route_by
+                && !crate::schema::canonical::CanonicalRecord::ROUTE_FIELDS
+                    .contains(&field.as_str())
+            {
+                self.push(
+                    format!("{at}.output[{k}].route_by"),
+                    format!(
+                        "cannot route by `{field}`; valid: {}",
+                        crate::schema::canonical::CanonicalRecord::ROUTE_FIELDS.join(", ")
+                    ),
+                );
+            }
             let key = format!("{at}.output[{k}]");
             if !spec.outputs.contains(&out.name.as_str()) {
                 self.push(

@@ -52,13 +52,19 @@ pub fn plain_producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
 }
 
 /// A consumer that sees only committed records and never commits on its own.
+/// With `instance`, static group membership: a restarted instance takes its partitions back at
+/// once instead of waiting a session timeout for the group to notice the old one is gone.
 pub fn read_committed_consumer<C: ConsumerContext + 'static>(
     cfg: &KafkaConfig,
     group: &str,
+    instance: Option<&str>,
     context: C,
 ) -> Result<StreamConsumer<C>, KafkaError> {
-    base(cfg)
-        .set("group.id", group)
+    let mut c = base(cfg);
+    if let Some(id) = instance {
+        c.set("group.instance.id", id);
+    }
+    c.set("group.id", group)
         .set("isolation.level", "read_committed")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

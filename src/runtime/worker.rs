@@ -288,15 +288,18 @@ impl Worker {
             .await
             .map_err(kafka_err)?;
         let assignment = Assignment::default();
+        // One id per worker instance: the transactional id fences a zombie producer, the same
+        // id as static group member lets a restarted instance resume without a rebalance wait.
+        let txn_id = format!("syncline.{}.{instance}", w.name);
         let consumer = clients::read_committed_consumer(
             &t.kafka,
             &format!("syncline.{}", w.name),
+            Some(&txn_id),
             WorkerContext {
                 assignment: assignment.clone(),
             },
         )
         .map_err(kafka_err)?;
-        let txn_id = format!("syncline.{}.{instance}", w.name);
         let producer =
             clients::transactional_producer(&t.kafka, &txn_id, KAFKA_TIMEOUT).map_err(kafka_err)?;
         let dedupe = DedupeStore::new(

@@ -1,0 +1,111 @@
+//! `syncline validate`: the shipped topology passes; a broken copy lists every problem with its key.
+
+mod common;
+
+use std::process::Command;
+
+fn validate(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncline"));
+    cmd.args(["validate", "--topology"])
+        .arg(path)
+        .arg("--schemas")
+        .arg(common::repo_path("schemas"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_shipped_topology_is_valid() {
+    let (ok, text) = validate(&common::repo_path("topology.toml"), &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("valid (6 worker(s)"), "{text}");
+}
+
+#[test]
+fn a_broken_topology_lists_every_problem_with_its_key() {
+    let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
+    let broken = shipped
+        .replacen(
+            "transform = \"erp_order_events\"",
+            "transform = \"erp_order_eventz\"",
+            1,
+        )
+        .replacen("schema = \"shipment\"", "schema = \"shipments\"", 1)
+        .replacen("name = \"erp-billing\"", "name = \"erp-delivery\"", 1)
+        .replacen("max_wait = \"100ms\"", "max_wait = \"soon\"", 1)
+        .replacen("listen = \"127.0.0.1:9464\"", "listen = \"localhost\"", 1)
+        .replacen("route_by = \"legal_entity\"", "route_by = \"colour\"", 1)
+        .replacen(
+            "\"client.id\" = \"syncline\"",
+            "\"client.id\" = \"syncline\"\n\"sasl.password\" = \"${SYNCLINE_TEST_UNSET_SECRET}\"",
+            1,
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    std::fs::write(&path, broken).unwrap();
+    let (ok, text) = validate(&path, &[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&path.display().to_string()),
+        "names the file: {text}"
+    );
+    for expected in [
+        "worker[1].transform: unknown transform `erp_order_eventz`; valid: order_submission, erp_order_events",
+        "worker[2].output[0].schema: unknown schema `shipments`; valid:",
+        "worker[3].name: duplicate worker name `erp-delivery`",
+        "defaults.batch.max_wait: `soon` is not a duration",
+        "metrics.listen: `localhost` is not an address",
+        "worker[0].output[0].route_by: cannot route by `colour`",
+        "kafka.properties.sasl.password: environment variable `SYNCLINE_TEST_UNSET_SECRET` is not set",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(text.contains("7 problem(s)"), "{text}");
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
+    std::fs::write(
+        &path,
+        shipped.replacen("[metrics]", "[metrics]\nlisten_port = 1", 1),
+    )
+    .unwrap();
+    let (ok, text) = validate(&path, &[]);
+    assert!(!ok);
+    assert!(
+        text.contains("unknown field `listen_port`") && text.contains("line"),
+        "{text}"
+    );
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
+    std::fs::write(
+        &path,
+        shipped.replacen(
+            "\"client.id\" = \"syncline\"",
+            "\"client.id\" = \"syncline\"\n\"sasl.password\" = \"${SYNCLINE_TEST_SECRET}\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let (ok, text) = validate(&path, &[("SYNCLINE_TEST_SECRET", "hunter2-secret")]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("hunter2-secret"));
+}
