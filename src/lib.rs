@@ -12,3 +12,4 @@ pub mod ops;
 pub mod runtime;
 pub mod schema;
 pub mod transforms;
+pub mod xref;

@@ -9,6 +9,7 @@ use tracing::info;
 use crate::config::Topology;
 use crate::ops::metrics::Metrics;
 use crate::runtime::supervisor::{self, Health, Shared};
+use crate::runtime::xref_feed;
 use crate::schema::registry;
 use crate::schema::{Catalog, Codec};
 
@@ -23,14 +24,16 @@ pub async fn run(
     let catalog = Arc::new(Catalog::load(schema_dir)?);
     let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
     let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?);
+    let (stop, shutdown) = watch::channel(false);
+    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone())?;
     let shared = Shared {
         topology: Arc::new(t),
         catalog,
         codec,
         metrics,
         health: Health::default(),
+        xref,
     };
-    let (stop, shutdown) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         info!("shutting down: finishing the open transactions");

@@ -77,6 +77,9 @@ pub struct Defaults {
     pub dead_letter_topic: String,
     #[serde(default = "default_parked_topic")]
     pub parked_topic: String,
+    /// Compacted master-data cross-reference topic, read in full by every instance.
+    #[serde(default = "default_xref_topic")]
+    pub xref_topic: String,
     #[serde(default)]
     pub batch: BatchConfig,
     #[serde(default)]
@@ -91,12 +94,16 @@ fn default_dlq_topic() -> String {
 fn default_parked_topic() -> String {
     "syncline.parked".into()
 }
+fn default_xref_topic() -> String {
+    "mdm.xref".into()
+}
 
 impl Default for Defaults {
     fn default() -> Self {
         Self {
             dead_letter_topic: default_dlq_topic(),
             parked_topic: default_parked_topic(),
+            xref_topic: default_xref_topic(),
             batch: BatchConfig::default(),
             retry: RetryConfig::default(),
             dedupe: DedupeConfig::default(),

@@ -23,6 +23,7 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     }
     v.topic("defaults.dead_letter_topic", &t.defaults.dead_letter_topic);
     v.topic("defaults.parked_topic", &t.defaults.parked_topic);
+    v.topic("defaults.xref_topic", &t.defaults.xref_topic);
     v.batch("defaults.batch", &t.defaults.batch);
     v.retry("defaults.retry", &t.defaults.retry);
     v.dedupe("defaults.dedupe", &t.defaults.dedupe);

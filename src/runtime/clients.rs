@@ -111,7 +111,42 @@ pub async fn ensure_topics(
             }
         }
     }
+    wait_visible(
+        cfg,
+        topics.iter().map(|t| t.name.as_str()),
+        Duration::from_secs(15),
+    )?;
     Ok(created)
+}
+
+/// Waits until the broker's metadata lists every topic: creation returns before that.
+fn wait_visible<'a>(
+    cfg: &KafkaConfig,
+    names: impl Iterator<Item = &'a str>,
+    within: Duration,
+) -> Result<(), KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = base(cfg).create()?;
+    let deadline = std::time::Instant::now() + within;
+    for name in names {
+        loop {
+            let md = consumer.fetch_metadata(Some(name), Duration::from_secs(5))?;
+            let ready = md
+                .topics()
+                .iter()
+                .any(|t| t.error().is_none() && !t.partitions().is_empty());
+            if ready {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(KafkaError::MetadataFetch(
+                    RDKafkaErrorCode::UnknownTopicOrPartition,
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(())
 }
 
 /// Offsets per (topic, partition).
@@ -205,7 +240,11 @@ pub async fn read_committed_since(
 
 /// Every topic a topology reads or writes, with the dead-letter and parked topics.
 pub fn topology_topics(t: &crate::config::Topology, partitions: i32) -> Vec<TopicSpec> {
-    let mut names: Vec<&str> = vec![&t.defaults.dead_letter_topic, &t.defaults.parked_topic];
+    let mut names: Vec<&str> = vec![
+        &t.defaults.dead_letter_topic,
+        &t.defaults.parked_topic,
+        &t.defaults.xref_topic,
+    ];
     for w in &t.workers {
         names.extend(w.inputs.iter().map(String::as_str));
         names.extend(w.outputs.iter().flat_map(|o| o.topics()));
@@ -217,7 +256,7 @@ pub fn topology_topics(t: &crate::config::Topology, partitions: i32) -> Vec<Topi
         .map(|name| TopicSpec {
             name: name.to_string(),
             partitions,
-            compacted: false,
+            compacted: name == t.defaults.xref_topic,
         })
         .collect()
 }

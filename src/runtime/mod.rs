@@ -12,3 +12,4 @@ pub mod state;
 pub mod supervisor;
 pub mod txn;
 pub mod worker;
+pub mod xref_feed;

@@ -94,6 +94,7 @@ pub struct Shared {
     pub codec: Arc<Codec>,
     pub metrics: Arc<Metrics>,
     pub health: Health,
+    pub xref: super::xref_feed::Xref,
 }
 
 /// Runs `workers` (all when empty) until `shutdown` turns true.
@@ -166,6 +167,7 @@ async fn supervise(
             &shared.catalog,
             shared.codec.clone(),
             shared.metrics.clone(),
+            shared.xref.clone(),
         )
         .await;
         let outcome = match built {

@@ -25,7 +25,7 @@ use crate::failure::{ErrorClass, Failure};
 use crate::ops::metrics::Metrics;
 use crate::schema::canonical::CanonicalRecord;
 use crate::schema::{Catalog, Codec, SchemaVersion};
-use crate::transforms::{self, Transform, Transformed};
+use crate::transforms::{self, Context, Transform, Transformed};
 
 use super::clients;
 use super::dedupe::{self, DedupeStore, Fingerprint};
@@ -33,6 +33,7 @@ use super::dlq::{self, HeldEntry, HeldKeys, header};
 use super::retry::Backoff;
 use super::state;
 use super::txn::{Out, Outbox};
+use super::xref_feed::Xref;
 
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 const DEDUPE_STORE: &str = "dedupe";
@@ -238,6 +239,7 @@ pub struct Worker {
     dedupe_topic: String,
     held_topic: String,
     metrics: Arc<Metrics>,
+    xref: Xref,
 }
 
 impl Worker {
@@ -250,6 +252,7 @@ impl Worker {
         catalog: &Catalog,
         codec: Arc<Codec>,
         metrics: Arc<Metrics>,
+        xref: Xref,
     ) -> Result<Self, WorkerError> {
         let setup = |message: String| WorkerError::Setup {
             worker: w.name.clone(),
@@ -322,6 +325,7 @@ impl Worker {
             restored: HashSet::new(),
             changelog_partitions: widest,
             metrics,
+            xref,
         })
     }
 
@@ -339,6 +343,12 @@ impl Worker {
                 worker: name.clone(),
                 source,
             })?;
+        // Records whose reference is already in mdm.xref must not be parked for want of it.
+        let mut caught_up = self.xref.caught_up.clone();
+        tokio::select! {
+            r = caught_up.wait_for(|ready| *ready) => { let _ = r; }
+            _ = shutdown.changed() => return Ok(()),
+        }
         let up = self.metrics.worker_up.with_label_values(&[&name]);
         up.set(1);
         info!(worker = %name, "consuming {}", topics.join(", "));
@@ -551,7 +561,22 @@ impl Worker {
             return Ok(());
         }
 
-        let transformed = match self.transform.apply(&raw, now) {
+        let applied = {
+            // Held only while the (synchronous) transform runs, never across an await.
+            let table = self
+                .xref
+                .table
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.transform.apply(
+                &raw,
+                &Context {
+                    now_ms: now,
+                    xref: &*table,
+                },
+            )
+        };
+        let transformed = match applied {
             Ok(t) => t,
             Err(f) => return self.fail(&raw, f, None, now, outbox, pending).await,
         };

@@ -11,6 +11,7 @@ use crate::adapters::RawRecord;
 use crate::config::WorkerConfig;
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, Meta};
+use crate::xref::XrefLookup;
 
 /// What a transform is called in `topology.toml` and which named outputs it emits.
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +89,15 @@ pub struct Transformed {
     pub outputs: Vec<Emitted>,
 }
 
+/// What a transform may consult besides the record: the clock and the cross-reference.
+pub struct Context<'a> {
+    pub now_ms: i64,
+    pub xref: &'a dyn XrefLookup,
+}
+
 /// The contract every workflow implements.
 pub trait Transform: Send + Sync {
-    fn apply(&self, raw: &RawRecord<'_>, now_ms: i64) -> Result<Transformed, Failure>;
+    fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,7 @@ use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, OrderStatus, OrderStatusCode};
 
-use super::{Emitted, Source, Transform, Transformed, meta};
+use super::{Context, Emitted, Source, Transform, Transformed, meta};
 
 pub struct ErpOrderEvents {
     pub profile: &'static Profile,
@@ -92,7 +92,8 @@ pub fn salesforce_order_id(event: &ErpEvent) -> Result<String, Failure> {
 }
 
 impl Transform for ErpOrderEvents {
-    fn apply(&self, raw: &RawRecord<'_>, now_ms: i64) -> Result<Transformed, Failure> {
+    fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
+        let now_ms = ctx.now_ms;
         let event = erp::parse(raw, self.profile)?;
         let status = status_of(event.kind)
             .filter(|_| {
@@ -142,6 +143,14 @@ mod tests {
     use super::*;
     use crate::adapters::erp::profile::GENERIC;
 
+    fn ctx(now_ms: i64) -> Context<'static> {
+        static EMPTY: std::sync::OnceLock<crate::xref::XrefTable> = std::sync::OnceLock::new();
+        Context {
+            now_ms,
+            xref: EMPTY.get_or_init(Default::default),
+        }
+    }
+
     fn raw(payload: &[u8]) -> RawRecord<'_> {
         RawRecord {
             topic: "erp.sales-order.events",
@@ -159,7 +168,7 @@ mod tests {
         let payload = br#"{"specversion":"1.0","id":"e-1","source":"/erp/erp-na","type":"io.syncline.erp.salesorder.credit_hold",
             "time":"2025-11-26T10:00:00Z","data":{"salesforce_order_id":"801A","erp_order_id":"5000012","hold_reason":"limit exceeded","expected_delivery_date":"2025-12-01"}}"#;
         let t = ErpOrderEvents { profile: &GENERIC }
-            .apply(&raw(payload), 5)
+            .apply(&raw(payload), &ctx(5))
             .unwrap();
         assert_eq!(t.correlation_id, "801A");
         assert_eq!(
@@ -189,16 +198,16 @@ mod tests {
         let t = ErpOrderEvents { profile: &GENERIC };
         let unknown = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.teleported","time":"2025-11-26T10:00:00Z","data":{}}"#;
         assert_eq!(
-            t.apply(&raw(unknown), 0).unwrap_err().code,
+            t.apply(&raw(unknown), &ctx(0)).unwrap_err().code,
             "UNKNOWN_EVENT_TYPE"
         );
         let no_ref = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.accepted","time":"2025-11-26T10:00:00Z","data":{"erp_order_id":"1"}}"#;
         assert_eq!(
-            t.apply(&raw(no_ref), 0).unwrap_err().code,
+            t.apply(&raw(no_ref), &ctx(0)).unwrap_err().code,
             "MISSING_ORDER_REFERENCE"
         );
         assert_eq!(
-            t.apply(&raw(b"not json"), 0).unwrap_err().code,
+            t.apply(&raw(b"not json"), &ctx(0)).unwrap_err().code,
             "INVALID_JSON"
         );
     }

@@ -84,6 +84,7 @@ pub struct Names {
     pub output: String,
     pub dlq: String,
     pub parked: String,
+    pub xref: String,
     pub worker: String,
 }
 
@@ -95,6 +96,7 @@ impl Names {
             output: format!("{base}.status"),
             dlq: format!("{base}.dlq"),
             parked: format!("{base}.parked"),
+            xref: format!("{base}.xref"),
             worker: base.replace('.', "-"),
         }
     }
@@ -114,6 +116,7 @@ url = "{registry}"
 [defaults]
 dead_letter_topic = "{dlq}"
 parked_topic = "{parked}"
+xref_topic = "{xref}"
 batch = {{ max_records = {max_records}, max_wait = "50ms" }}
 retry = {{ initial_backoff = "100ms", max_backoff = "2s" }}
 [[worker]]
@@ -130,6 +133,7 @@ schema = "order_status"
             registry = registry().url,
             dlq = self.dlq,
             parked = self.parked,
+            xref = self.xref,
             worker = self.worker,
             input = self.input,
             output = self.output,
@@ -138,7 +142,13 @@ schema = "order_status"
 
     pub async fn create_topics(&self, partitions: i32) {
         topics(
-            &[&self.input, &self.output, &self.dlq, &self.parked],
+            &[
+                &self.input,
+                &self.output,
+                &self.dlq,
+                &self.parked,
+                &self.xref,
+            ],
             partitions,
         )
         .await;
@@ -250,14 +260,18 @@ impl Running {
         ));
         let metrics = Arc::new(Metrics::new().unwrap());
         let health = Health::default();
+        let (stop, rx) = watch::channel(false);
+        let xref =
+            syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone())
+                .expect("xref feed");
         let shared = Shared {
             topology: Arc::new(t),
             catalog,
             codec,
             metrics: metrics.clone(),
             health: health.clone(),
+            xref,
         };
-        let (stop, rx) = watch::channel(false);
         let instance = instance.to_string();
         let task = tokio::spawn(async move { supervisor::run(shared, &[], &instance, rx).await });
         Running {

@@ -1,0 +1,205 @@
+//! Master-data cross-references between Salesforce and the ERPs (the `mdm.xref` topic).
+//!
+//! Owns: the entry types (account ↔ ERP customer, product ↔ material, unit conversions, payment
+//! terms), parsing them from their JSON records, and the in-memory table with the reverse
+//! indexes ERP-side flows need. Must not: consume Kafka (`runtime::xref_feed` does).
+//!
+//! Record format on `mdm.xref` (compacted): key `<type>:<id>`, JSON value, e.g.
+//! `account:001Dn00000A1b2cIAB` → `{"type":"account","salesforce_id":"001Dn00000A1b2cIAB",
+//! "erp_customer_id":"17100001","erp_instance":"erp-na","payment_terms":"NT30"}`. A tombstone
+//! deletes the entry.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::decimal::Dec;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum XrefEntry {
+    Account {
+        salesforce_id: String,
+        erp_customer_id: String,
+        #[serde(default)]
+        erp_instance: Option<String>,
+        #[serde(default)]
+        payment_terms: Option<String>,
+    },
+    Product {
+        salesforce_id: String,
+        erp_material_id: String,
+        /// ERP unit of measure of the material.
+        unit_of_measure: String,
+    },
+    /// A Salesforce unit → ERP unit, with the factor that converts quantities (erp = sf x factor).
+    Uom {
+        salesforce_id: String,
+        erp_unit: String,
+        #[serde(default = "one")]
+        factor: String,
+    },
+}
+
+fn one() -> String {
+    "1".into()
+}
+
+impl XrefEntry {
+    /// The `mdm.xref` key of this entry (and the reference parked records wait for).
+    pub fn reference(&self) -> String {
+        match self {
+            XrefEntry::Account { salesforce_id, .. } => reference("account", salesforce_id),
+            XrefEntry::Product { salesforce_id, .. } => reference("product", salesforce_id),
+            XrefEntry::Uom { salesforce_id, .. } => reference("uom", salesforce_id),
+        }
+    }
+}
+
+pub fn reference(kind: &str, id: &str) -> String {
+    format!("{kind}:{id}")
+}
+
+/// What transforms may ask.
+pub trait XrefLookup {
+    fn get(&self, reference: &str) -> Option<&XrefEntry>;
+    /// Salesforce Product2 id of an ERP material.
+    fn product_by_material(&self, material: &str) -> Option<&str>;
+    /// Salesforce Account id of an ERP customer.
+    fn account_by_customer(&self, customer: &str) -> Option<&str>;
+}
+
+/// The whole cross-reference, kept current by the feed.
+#[derive(Debug, Default, Clone)]
+pub struct XrefTable {
+    entries: HashMap<String, XrefEntry>,
+    by_material: HashMap<String, String>,
+    by_customer: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum XrefError {
+    #[error("mdm.xref record `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl XrefTable {
+    /// Applies one `mdm.xref` record; returns the reference it (re)defines.
+    pub fn apply(&mut self, key: &str, value: Option<&[u8]>) -> Result<String, XrefError> {
+        let Some(bytes) = value else {
+            if let Some(old) = self.entries.remove(key) {
+                self.unindex(&old);
+            }
+            return Ok(key.to_string());
+        };
+        let entry: XrefEntry = serde_json::from_slice(bytes).map_err(|e| XrefError::Invalid {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+        if entry.reference() != key {
+            return Err(XrefError::Invalid {
+                key: key.to_string(),
+                message: format!("the key must be `{}`", entry.reference()),
+            });
+        }
+        if let XrefEntry::Uom { factor, .. } = &entry
+            && factor
+                .parse::<Dec<6>>()
+                .map(|f| !f.is_positive())
+                .unwrap_or(true)
+        {
+            return Err(XrefError::Invalid {
+                key: key.to_string(),
+                message: format!("factor `{factor}` must be a positive decimal"),
+            });
+        }
+        if let Some(old) = self.entries.get(key).cloned() {
+            self.unindex(&old);
+        }
+        match &entry {
+            XrefEntry::Product {
+                salesforce_id,
+                erp_material_id,
+                ..
+            } => {
+                self.by_material
+                    .insert(erp_material_id.clone(), salesforce_id.clone());
+            }
+            XrefEntry::Account {
+                salesforce_id,
+                erp_customer_id,
+                ..
+            } => {
+                self.by_customer
+                    .insert(erp_customer_id.clone(), salesforce_id.clone());
+            }
+            XrefEntry::Uom { .. } => {}
+        }
+        self.entries.insert(key.to_string(), entry);
+        Ok(key.to_string())
+    }
+
+    fn unindex(&mut self, old: &XrefEntry) {
+        match old {
+            XrefEntry::Product {
+                erp_material_id, ..
+            } => {
+                self.by_material.remove(erp_material_id);
+            }
+            XrefEntry::Account {
+                erp_customer_id, ..
+            } => {
+                self.by_customer.remove(erp_customer_id);
+            }
+            XrefEntry::Uom { .. } => {}
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl XrefLookup for XrefTable {
+    fn get(&self, reference: &str) -> Option<&XrefEntry> {
+        self.entries.get(reference)
+    }
+
+    fn product_by_material(&self, material: &str) -> Option<&str> {
+        self.by_material.get(material).map(String::as_str)
+    }
+
+    fn account_by_customer(&self, customer: &str) -> Option<&str> {
+        self.by_customer.get(customer).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_index_both_ways_and_tombstones_delete() {
+        let mut t = XrefTable::default();
+        let v = br#"{"type":"product","salesforce_id":"01tA","erp_material_id":"TG11","unit_of_measure":"EA"}"#;
+        assert_eq!(t.apply("product:01tA", Some(v)).unwrap(), "product:01tA");
+        assert_eq!(t.product_by_material("TG11"), Some("01tA"));
+        t.apply("product:01tA", None).unwrap();
+        assert!(t.get("product:01tA").is_none() && t.product_by_material("TG11").is_none());
+    }
+
+    #[test]
+    fn bad_records_are_errors_not_entries() {
+        let mut t = XrefTable::default();
+        assert!(t.apply("account:001A", Some(b"{}")).is_err());
+        let wrong_key = br#"{"type":"account","salesforce_id":"001B","erp_customer_id":"1"}"#;
+        assert!(t.apply("account:001A", Some(wrong_key)).is_err());
+        let bad_factor = br#"{"type":"uom","salesforce_id":"Box","erp_unit":"BX","factor":"0"}"#;
+        assert!(t.apply("uom:Box", Some(bad_factor)).is_err());
+        assert!(t.is_empty());
+    }
+}
