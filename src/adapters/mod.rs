@@ -6,6 +6,7 @@
 
 pub mod erp;
 pub mod json;
+pub mod salesforce;
 pub mod time;
 
 /// Adapter kinds accepted in `[[worker]].adapter`.

@@ -15,6 +15,7 @@ pub struct Metrics {
     pub duplicates: IntCounterVec,
     pub held: IntCounterVec,
     pub parked: IntCounterVec,
+    pub redriven: IntCounterVec,
     pub retries: IntCounterVec,
     pub transactions: IntCounterVec,
     pub batch_seconds: HistogramVec,
@@ -65,6 +66,11 @@ impl Metrics {
             "Records parked for missing master data, by worker.",
             &["worker"],
         )?;
+        let redriven = counter(
+            "syncline_redriven_total",
+            "Parked records re-driven after their cross-reference arrived, by worker.",
+            &["worker"],
+        )?;
         let retries = counter(
             "syncline_retries_total",
             "Batches retried after a transient failure, by worker and code.",
@@ -103,6 +109,7 @@ impl Metrics {
             duplicates,
             held,
             parked,
+            redriven,
             retries,
             transactions,
             batch_seconds,

@@ -260,3 +260,79 @@ pub fn topology_topics(t: &crate::config::Topology, partitions: i32) -> Vec<Topi
         })
         .collect()
 }
+
+/// The committed records at exactly these coordinates (topic, partition, offset), in the order
+/// asked. Coordinates that no longer exist (retention) are missing from the result.
+pub async fn fetch_records(
+    cfg: &KafkaConfig,
+    wanted: &[(String, i32, i64)],
+    timeout: Duration,
+) -> Result<Vec<rdkafka::message::OwnedMessage>, KafkaError> {
+    use rdkafka::consumer::{Consumer, DefaultConsumerContext};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let mut range: std::collections::BTreeMap<(String, i32), (i64, i64)> =
+        std::collections::BTreeMap::new();
+    for (t, p, o) in wanted {
+        let r = range.entry((t.clone(), *p)).or_insert((*o, *o));
+        r.0 = r.0.min(*o);
+        r.1 = r.1.max(*o);
+    }
+    if range.is_empty() {
+        return Ok(Vec::new());
+    }
+    let consumer: StreamConsumer<DefaultConsumerContext> = base(cfg)
+        .set("group.id", "syncline-fetch")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create_with_context(DefaultConsumerContext)?;
+    let mut tpl = TopicPartitionList::new();
+    for ((t, p), (from, _)) in &range {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*from))?;
+    }
+    consumer.assign(&tpl)?;
+    let want: std::collections::HashSet<(String, i32, i64)> = wanted.iter().cloned().collect();
+    let mut found: std::collections::HashMap<(String, i32, i64), rdkafka::message::OwnedMessage> =
+        std::collections::HashMap::new();
+    let mut open: std::collections::BTreeSet<(String, i32)> = range.keys().cloned().collect();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !open.is_empty() && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(300), consumer.recv()).await {
+            Ok(Ok(m)) => {
+                let tp = (m.topic().to_string(), m.partition());
+                if let Some((_, last)) = range.get(&tp)
+                    && m.offset() >= *last
+                {
+                    open.remove(&tp);
+                }
+                let coord = (tp.0, tp.1, m.offset());
+                if want.contains(&coord) {
+                    found.insert(coord, m.detach());
+                }
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                // Nothing more to read: a wanted offset may have been a transaction marker or gone.
+                let pos = consumer.position()?;
+                open.retain(|(t, p)| {
+                    let last = range.get(&(t.clone(), *p)).map(|r| r.1).unwrap_or(0);
+                    pos.find_partition(t, *p)
+                        .and_then(|e| e.offset().to_raw())
+                        .is_none_or(|o| o <= last)
+                });
+                if let Ok(ends) = end_offsets(
+                    cfg,
+                    &open.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+                    timeout,
+                ) {
+                    open.retain(|(t, p)| {
+                        let last = range.get(&(t.clone(), *p)).map(|r| r.1).unwrap_or(0);
+                        ends.get(&(t.clone(), *p)).is_some_and(|end| *end > last)
+                    });
+                }
+            }
+        }
+    }
+    Ok(wanted.iter().filter_map(|c| found.remove(c)).collect())
+}

@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod dedupe;
 pub mod dlq;
+pub mod parking;
 pub mod retry;
 pub mod state;
 pub mod supervisor;

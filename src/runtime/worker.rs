@@ -30,6 +30,7 @@ use crate::transforms::{self, Context, Transform, Transformed};
 use super::clients;
 use super::dedupe::{self, DedupeStore, Fingerprint};
 use super::dlq::{self, HeldEntry, HeldKeys, header};
+use super::parking::{ParkedEntry, ParkedStore};
 use super::retry::Backoff;
 use super::state;
 use super::txn::{Out, Outbox};
@@ -38,6 +39,7 @@ use super::xref_feed::Xref;
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 const DEDUPE_STORE: &str = "dedupe";
 const HELD_STORE: &str = "held";
+const PARKED_STORE: &str = "parked";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -140,8 +142,13 @@ impl Output {
             .map(String::as_str)
             .or(self.topic.as_deref())
             .ok_or_else(|| {
+                let code = match field.as_str() {
+                    "legal_entity" => "UNKNOWN_LEGAL_ENTITY",
+                    "sales_org" => "UNKNOWN_SALES_ORG",
+                    _ => "UNKNOWN_ROUTE",
+                };
                 Failure::business(
-                    "UNKNOWN_ROUTE",
+                    code,
                     format!(
                         "no route for {field} `{value}`; routed values: {}",
                         self.routes.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -220,6 +227,11 @@ struct Pending {
     duplicates: u64,
     held_count: u64,
     parked: u64,
+    /// Parked-store changes in order (None = re-driven, removed).
+    parked_changes: Vec<((String, i32, i64), Option<(i32, ParkedEntry)>)>,
+    /// Keys parked in this batch, and on which reference.
+    parked_keys: HashMap<Vec<u8>, String>,
+    redriven: u64,
 }
 
 pub struct Worker {
@@ -233,6 +245,11 @@ pub struct Worker {
     outputs: HashMap<String, Output>,
     dedupe: DedupeStore,
     held: HeldKeys,
+    parked: ParkedStore,
+    parked_changelog: String,
+    arrivals: tokio::sync::broadcast::Receiver<String>,
+    /// Look for parked records whose reference exists (after a restore, or a missed arrival).
+    recheck_parked: bool,
     /// Changelog partitions whose state is loaded.
     restored: HashSet<i32>,
     changelog_partitions: i32,
@@ -287,9 +304,14 @@ impl Worker {
             .map(|(_, p)| p + 1)
             .max()
             .unwrap_or(1);
-        state::ensure_changelogs(&t.kafka, &w.name, &[DEDUPE_STORE, HELD_STORE], widest)
-            .await
-            .map_err(kafka_err)?;
+        state::ensure_changelogs(
+            &t.kafka,
+            &w.name,
+            &[DEDUPE_STORE, HELD_STORE, PARKED_STORE],
+            widest,
+        )
+        .await
+        .map_err(kafka_err)?;
         let assignment = Assignment::default();
         // One id per worker instance: the transactional id fences a zombie producer, the same
         // id as static group member lets a restarted instance resume without a rebalance wait.
@@ -312,6 +334,10 @@ impl Worker {
         Ok(Self {
             dedupe_topic: state::changelog_topic(&w.name, DEDUPE_STORE),
             held_topic: state::changelog_topic(&w.name, HELD_STORE),
+            parked_changelog: state::changelog_topic(&w.name, PARKED_STORE),
+            parked: ParkedStore::default(),
+            arrivals: xref.arrivals.subscribe(),
+            recheck_parked: false,
             settings,
             kafka: t.kafka.clone(),
             consumer,
@@ -354,6 +380,27 @@ impl Worker {
         info!(worker = %name, "consuming {}", topics.join(", "));
         let mut failures = 0u32;
         let result = loop {
+            let ready = self.ready_references();
+            if !ready.is_empty()
+                && let Err(e) = self.redrive(&ready).await
+            {
+                failures += 1;
+                self.recheck_parked = true;
+                let _ = self.producer.abort_transaction(KAFKA_TIMEOUT);
+                self.count_txn("aborted");
+                if let BatchError::Fatal(source) = e {
+                    break Err(WorkerError::Kafka {
+                        worker: name.clone(),
+                        source,
+                    });
+                }
+                warn!(worker = %name, attempt = failures, "re-drive aborted, will retry: {e:?}");
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.backoff.delay(failures)) => {}
+                    _ = shutdown.changed() => break Ok(()),
+                }
+                continue;
+            }
             let Some(batch) = self.collect(&mut shutdown).await else {
                 break Ok(());
             };
@@ -365,7 +412,7 @@ impl Worker {
             let outcome = {
                 let _enter = span.enter();
                 debug!("committing batch");
-                self.commit_batch(&batch).await
+                self.commit_batch(&batch, None).await
             };
             match outcome {
                 Ok(()) => {
@@ -459,7 +506,13 @@ impl Worker {
         }
     }
 
-    async fn commit_batch(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+    /// One transaction over `batch`. With `redrive`, the records are parked ones read back: their
+    /// parked entries are removed in the same transaction and no input offsets are committed.
+    async fn commit_batch(
+        &mut self,
+        batch: &[OwnedMessage],
+        redrive: Option<&[ParkedEntry]>,
+    ) -> Result<(), BatchError> {
         self.forget_revoked();
         self.restore(batch).await?;
         let now = chrono::Utc::now().timestamp_millis();
@@ -470,7 +523,28 @@ impl Worker {
         let mut pending = Pending::default();
         let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for m in batch {
-            self.process(m, now, &mut outbox, &mut pending).await?;
+            if let Some(entries) = redrive {
+                let coord = (m.topic().to_string(), m.partition(), m.offset());
+                if let Some(e) = entries.iter().find(|e| e.coordinates() == coord) {
+                    let cp = e.partition % self.changelog_partitions;
+                    send(
+                        &mut outbox,
+                        &self.parked_changelog,
+                        Some(cp),
+                        Some(&e.changelog_key()),
+                        None,
+                        &[],
+                    )
+                    .await?;
+                    pending.parked_changes.push((coord, None));
+                    pending.redriven += 1;
+                }
+                self.process(m, now, true, &mut outbox, &mut pending)
+                    .await?;
+                continue;
+            }
+            self.process(m, now, false, &mut outbox, &mut pending)
+                .await?;
             let next = offsets
                 .entry((m.topic().to_string(), m.partition()))
                 .or_insert(0);
@@ -489,9 +563,11 @@ impl Worker {
                 message: "consumer has no group metadata yet".into(),
             })?;
         outbox.flush().await.map_err(classify)?;
-        self.producer
-            .send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT)
-            .map_err(classify)?;
+        if redrive.is_none() {
+            self.producer
+                .send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT)
+                .map_err(classify)?;
+        }
         self.producer
             .commit_transaction(KAFKA_TIMEOUT)
             .map_err(classify)?;
@@ -504,6 +580,7 @@ impl Worker {
         &mut self,
         m: &OwnedMessage,
         now: i64,
+        redrive: bool,
         outbox: &mut Outbox<'_>,
         pending: &mut Pending,
     ) -> Result<(), BatchError> {
@@ -559,6 +636,21 @@ impl Worker {
             .await?;
             pending.held_count += 1;
             return Ok(());
+        }
+
+        // Per-key order: while an earlier record of this key is parked, later ones queue behind
+        // it (a re-driven record only queues behind what this same re-drive parked again).
+        if let Some(key) = raw.key {
+            let waiting = pending.parked_keys.get(key).cloned().or_else(|| {
+                (!redrive)
+                    .then(|| self.parked.key_parked_on(key).map(str::to_string))
+                    .flatten()
+            });
+            if let Some(reference) = waiting {
+                return self
+                    .park(&raw, &reference, "behind-parked-record", outbox, pending)
+                    .await;
+            }
         }
 
         let applied = {
@@ -689,23 +781,8 @@ impl Worker {
             }),
             ErrorClass::MissingMasterData => {
                 let reference = f.missing_ref.clone().unwrap_or_default();
-                let h = dlq::parked_headers(
-                    raw,
-                    &self.settings.name,
-                    "missing-master-data",
-                    &reference,
-                );
-                send(
-                    outbox,
-                    &self.settings.parked_topic,
-                    None,
-                    raw.key,
-                    raw.payload,
-                    &h,
-                )
-                .await?;
-                pending.parked += 1;
-                Ok(())
+                self.park(raw, &reference, "missing-master-data", outbox, pending)
+                    .await
             }
             ErrorClass::Business | ErrorClass::Poison => {
                 let correlation = transformed.map(|t| t.correlation_id.as_str());
@@ -756,12 +833,124 @@ impl Worker {
         }
     }
 
+    /// Parks `raw` under `reference`: a visible copy on the parked topic, and an entry in the
+    /// parked store (changelog in the same transaction) that re-drive works from.
+    async fn park(
+        &mut self,
+        raw: &RawRecord<'_>,
+        reference: &str,
+        reason: &str,
+        outbox: &mut Outbox<'_>,
+        pending: &mut Pending,
+    ) -> Result<(), BatchError> {
+        let h = dlq::parked_headers(raw, &self.settings.name, reason, reference);
+        send(
+            outbox,
+            &self.settings.parked_topic,
+            None,
+            raw.key,
+            raw.payload,
+            &h,
+        )
+        .await?;
+        let entry = ParkedEntry {
+            reference: reference.to_string(),
+            key: raw.key.map(<[u8]>::to_vec),
+            topic: raw.topic.to_string(),
+            partition: raw.partition,
+            offset: raw.offset,
+        };
+        let cp = raw.partition % self.changelog_partitions;
+        let value = serde_json::to_vec(&entry).unwrap_or_default();
+        send(
+            outbox,
+            &self.parked_changelog,
+            Some(cp),
+            Some(&entry.changelog_key()),
+            Some(&value),
+            &[],
+        )
+        .await?;
+        if let Some(k) = raw.key {
+            pending
+                .parked_keys
+                .insert(k.to_vec(), reference.to_string());
+        }
+        pending
+            .parked_changes
+            .push((entry.coordinates(), Some((cp, entry))));
+        pending.parked += 1;
+        debug!(worker = %self.settings.name, reference, reason, "parked");
+        Ok(())
+    }
+
+    /// References that parked records wait for and that the cross-reference now has.
+    fn ready_references(&mut self) -> Vec<String> {
+        let mut arrived = false;
+        loop {
+            match self.arrivals.try_recv() {
+                Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                    arrived = true
+                }
+                Err(_) => break,
+            }
+        }
+        if !(arrived || self.recheck_parked) || self.parked.is_empty() {
+            return Vec::new();
+        }
+        self.recheck_parked = false;
+        let table = self
+            .xref
+            .table
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.parked
+            .references()
+            .into_iter()
+            .filter(|r| crate::xref::XrefLookup::get(&*table, r).is_some())
+            .collect()
+    }
+
+    /// Reads the records parked on `refs` back from their input topics and processes them again,
+    /// in original order, in one transaction that also removes their parked entries.
+    async fn redrive(&mut self, refs: &[String]) -> Result<(), BatchError> {
+        let entries = self.parked.waiting_on(refs);
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let coords: Vec<(String, i32, i64)> =
+            entries.iter().map(ParkedEntry::coordinates).collect();
+        let records = clients::fetch_records(&self.kafka, &coords, KAFKA_TIMEOUT)
+            .await
+            .map_err(classify)?;
+        if records.len() < entries.len() {
+            warn!(worker = %self.settings.name, wanted = entries.len(), found = records.len(),
+                  "parked records no longer in their input topic (retention); they cannot be re-driven");
+        }
+        info!(worker = %self.settings.name, references = ?refs, records = records.len(), "re-driving parked records");
+        // Entries whose record is gone are dropped too, or they would wait forever.
+        let found: HashSet<(String, i32, i64)> = records
+            .iter()
+            .map(|m| (m.topic().to_string(), m.partition(), m.offset()))
+            .collect();
+        for e in entries.iter().filter(|e| !found.contains(&e.coordinates())) {
+            self.parked.remove(&e.coordinates());
+        }
+        self.commit_batch(&records, Some(&entries)).await
+    }
+
     fn apply(&mut self, pending: Pending) {
         for (fp, (cp, expires_at)) in pending.fingerprints {
             self.dedupe.insert(fp, cp, expires_at);
         }
         for (key, (cp, entry)) in pending.held {
             self.held.insert(key, cp, entry);
+        }
+        for (coord, change) in pending.parked_changes {
+            match change {
+                Some((cp, entry)) => self.parked.insert(cp, entry),
+                None => self.parked.remove(&coord),
+            }
         }
         let w = self.settings.name.as_str();
         let m = &self.metrics;
@@ -784,6 +973,7 @@ impl Worker {
             .inc_by(pending.duplicates);
         m.held.with_label_values(&[w]).inc_by(pending.held_count);
         m.parked.with_label_values(&[w]).inc_by(pending.parked);
+        m.redriven.with_label_values(&[w]).inc_by(pending.redriven);
     }
 
     fn count_txn(&self, outcome: &str) {
@@ -846,6 +1036,7 @@ impl Worker {
             if !still.contains(&cp) && self.restored.remove(&cp) {
                 self.dedupe.drop_partition(cp);
                 self.held.drop_partition(cp);
+                self.parked.drop_partition(cp);
                 debug!(worker = %self.settings.name, partition = cp, "state dropped");
             }
         }
@@ -877,6 +1068,14 @@ impl Worker {
             self.held
                 .apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
+        let parked = state::restore(&self.kafka, &self.parked_changelog, &parts, KAFKA_TIMEOUT)
+            .await
+            .map_err(classify)?;
+        for r in &parked {
+            self.parked
+                .apply_changelog(&r.key, r.value.as_deref(), r.partition);
+        }
+        self.recheck_parked = !self.parked.is_empty();
         info!(worker = %self.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
         self.restored.extend(needed);
         Ok(())

@@ -5,7 +5,9 @@
 //! classified [`Failure`]. The same code runs in `syncline run` and `syncline test`. Must not: do
 //! I/O or keep state between records (the runtime owns state).
 
+pub mod currency;
 pub mod order_status;
+pub mod order_submission;
 
 use crate::adapters::RawRecord;
 use crate::config::WorkerConfig;

@@ -1,0 +1,353 @@
+//! Salesforce order submissions → `SalesOrder` for the ERP.
+//!
+//! Accepted inputs: the `Order_Submitted__e` platform event (custom fields `…__c`, lines as a
+//! JSON array in `Lines__c`), and Order change events once the order is `Activated` (standard
+//! field names; the lines come from the same `Lines__c` field, filled by a Salesforce flow,
+//! because OrderItem changes arrive as separate events that cannot be joined safely here).
+//!
+//! Owns: validation (lines, quantities, currency, amounts, payment terms) and the
+//! cross-reference lookups (account → ERP customer, product → material, unit conversion). A
+//! missing reference parks the order; routing to the ERP topic is the runtime's `route_by`.
+//! Must not: round amounts.
+
+use serde_json::Value;
+
+use crate::adapters::salesforce::{self, SfEvent};
+use crate::adapters::{RawRecord, json};
+use crate::failure::Failure;
+use crate::schema::canonical::{Address, CanonicalRecord, Meta, SalesOrder, SalesOrderLine};
+use crate::schema::decimal::{Dec, Money, Quantity, UnitPrice};
+use crate::xref::{self, XrefEntry, XrefLookup};
+
+use super::{Context, Emitted, Source, Transform, Transformed, currency, meta};
+
+pub struct OrderSubmission;
+
+/// Field names in the platform event and in the Order change event.
+struct Names {
+    account: &'static str,
+    currency: &'static str,
+    order_number: &'static str,
+    order_date: &'static str,
+    po_number: &'static str,
+    status: Option<&'static str>,
+}
+
+const PLATFORM_EVENT: Names = Names {
+    account: "Account_Id__c",
+    currency: "Currency__c",
+    order_number: "Order_Number__c",
+    order_date: "Order_Date__c",
+    po_number: "PO_Number__c",
+    status: None,
+};
+
+const ORDER_CHANGE: Names = Names {
+    account: "AccountId",
+    currency: "CurrencyIsoCode",
+    order_number: "OrderNumber",
+    order_date: "EffectiveDate",
+    po_number: "PoNumber",
+    status: Some("Status"),
+};
+
+impl Transform for OrderSubmission {
+    fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
+        let event = salesforce::parse(raw)?;
+        let identity = event.identity()?;
+        let idempotency_key = format!("salesforce:{identity}");
+        let (names, order_id) = match &event.change {
+            Some(h) if h.entity_name == "Order" => (&ORDER_CHANGE, h.record_ids[0].clone()),
+            Some(h) => {
+                return Err(Failure::business(
+                    "UNKNOWN_EVENT_TYPE",
+                    format!("{} change events are not order submissions", h.entity_name),
+                ));
+            }
+            None => (
+                &PLATFORM_EVENT,
+                field_str(&event, "Order_Id__c")?.ok_or_else(|| missing("Order_Id__c"))?,
+            ),
+        };
+        // An Order change that is not the activation is not a submission: nothing to emit.
+        if let Some(status_field) = names.status
+            && field_str(&event, status_field)?.as_deref() != Some("Activated")
+        {
+            return Ok(Transformed {
+                idempotency_key,
+                correlation_id: order_id,
+                outputs: vec![],
+            });
+        }
+        let source = Source {
+            idempotency_key: &idempotency_key,
+            correlation_id: &order_id,
+            causation_id: event.event_uuid.as_deref().unwrap_or(&identity),
+            system: "salesforce",
+            instance: raw.header_str("sf_org_id").unwrap_or("salesforce"),
+            occurred_at: event.occurred_at,
+        };
+        let record = map_order(
+            &event,
+            names,
+            &order_id,
+            ctx.xref,
+            meta(raw, &source, "sales_order", ctx.now_ms),
+        )?;
+        Ok(Transformed {
+            idempotency_key: idempotency_key.clone(),
+            correlation_id: order_id,
+            outputs: vec![Emitted {
+                output: "sales_order",
+                record: CanonicalRecord::SalesOrder(record),
+            }],
+        })
+    }
+}
+
+fn missing(field: &str) -> Failure {
+    Failure::poison(
+        "MISSING_FIELD",
+        format!("required field `{field}` is missing"),
+    )
+}
+
+fn field_str(e: &SfEvent, name: &str) -> Result<Option<String>, Failure> {
+    match e.field(name) {
+        None => Ok(None),
+        Some(v) => json::opt_str(&serde_json::json!({ "f": v }), "f").map_err(|f| Failure {
+            message: f.message.replace("`f`", &format!("`{name}`")),
+            ..f
+        }),
+    }
+}
+
+fn field_date(e: &SfEvent, name: &str) -> Result<Option<i32>, Failure> {
+    e.field(name)
+        .map(crate::adapters::time::date)
+        .transpose()
+        .map_err(|m| Failure::poison("INVALID_DATE", format!("field `{name}`: {m}")))
+}
+
+fn map_order(
+    e: &SfEvent,
+    names: &Names,
+    order_id: &str,
+    xref: &dyn XrefLookup,
+    meta: Meta,
+) -> Result<SalesOrder, Failure> {
+    let account_id = field_str(e, names.account)?.ok_or_else(|| missing(names.account))?;
+    let legal_entity =
+        field_str(e, "Legal_Entity__c")?.ok_or_else(|| missing("Legal_Entity__c"))?;
+    let currency = field_str(e, names.currency)?.ok_or_else(|| missing(names.currency))?;
+    if !currency::is_known(&currency) {
+        return Err(Failure::business(
+            "UNKNOWN_CURRENCY",
+            format!("`{currency}` is not an ISO 4217 currency code"),
+        ));
+    }
+    let account_ref = xref::reference("account", &account_id);
+    let Some(XrefEntry::Account {
+        erp_customer_id,
+        erp_instance,
+        payment_terms: account_terms,
+        ..
+    }) = xref.get(&account_ref)
+    else {
+        return Err(Failure::missing(
+            account_ref,
+            format!("Account {account_id} is not (yet) an ERP customer"),
+        ));
+    };
+    let payment_terms = field_str(e, "Payment_Terms__c")?
+        .or_else(|| account_terms.clone())
+        .ok_or_else(|| {
+            Failure::business(
+                "MISSING_PAYMENT_TERMS",
+                format!("order {order_id} has no payment terms and account {account_id} has none in the cross-reference"),
+            )
+        })?;
+    let lines = map_lines(e, xref)?;
+    let mut total = Money::ZERO;
+    for l in &lines {
+        total = total
+            .checked_add(l.net_amount)
+            .map_err(|err| Failure::business("INVALID_AMOUNT", err.to_string()))?;
+    }
+    if let Some(declared) = e.field("Total_Amount__c") {
+        let declared: Money =
+            json::req_dec(&serde_json::json!({ "t": declared }), "t", "INVALID_AMOUNT")?;
+        if declared != total {
+            return Err(Failure::business(
+                "TOTAL_MISMATCH",
+                format!("Total_Amount__c is {declared} but the lines add up to {total}"),
+            ));
+        }
+    }
+    let order_date = match field_date(e, names.order_date)? {
+        Some(d) => d,
+        None => (e.occurred_at.div_euclid(86_400_000)) as i32,
+    };
+    let ship_to = ship_to(e)?;
+    Ok(SalesOrder {
+        meta,
+        order_id: order_id.to_string(),
+        order_number: field_str(e, names.order_number)?,
+        erp_instance: erp_instance.clone().unwrap_or_else(|| legal_entity.clone()),
+        legal_entity,
+        sales_org: field_str(e, "Sales_Org__c")?,
+        salesforce_account_id: account_id,
+        erp_customer_id: erp_customer_id.clone(),
+        order_date,
+        requested_delivery_date: field_date(e, "Requested_Delivery_Date__c")?,
+        po_number: field_str(e, names.po_number)?,
+        currency,
+        payment_terms,
+        incoterms: field_str(e, "Incoterms__c")?,
+        total_amount: total,
+        ship_to,
+        lines,
+    })
+}
+
+fn ship_to(e: &SfEvent) -> Result<Option<Address>, Failure> {
+    let a = Address {
+        street: field_str(e, "Ship_To_Street__c")?,
+        city: field_str(e, "Ship_To_City__c")?,
+        postal_code: field_str(e, "Ship_To_Postal_Code__c")?,
+        region: field_str(e, "Ship_To_State__c")?,
+        country: field_str(e, "Ship_To_Country__c")?,
+    };
+    Ok((a != Address::default()).then_some(a))
+}
+
+fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, Failure> {
+    let raw_lines = match e.field("Lines__c") {
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|err| {
+            Failure::poison(
+                "INVALID_JSON",
+                format!("Lines__c is not a JSON array: {err}"),
+            )
+        })?,
+        Some(v) => v.clone(),
+        None => {
+            return Err(Failure::business(
+                "INVALID_ORDER_LINES",
+                "the order has no lines (`Lines__c`)",
+            ));
+        }
+    };
+    let Value::Array(items) = raw_lines else {
+        return Err(Failure::poison(
+            "WRONG_TYPE",
+            "Lines__c must be a JSON array",
+        ));
+    };
+    if items.is_empty() {
+        return Err(Failure::business(
+            "INVALID_ORDER_LINES",
+            "the order has no lines",
+        ));
+    }
+    let mut lines = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |f: &str| format!("Lines__c[{i}].{f}");
+        let product = json::req_str(item, "Product2Id").map_err(|f| Failure {
+            message: format!("{}: {}", at("Product2Id"), f.message),
+            ..f
+        })?;
+        let sf_qty: Quantity = json::req_dec(item, "Quantity", "INVALID_QUANTITY")?;
+        if !sf_qty.is_positive() {
+            return Err(Failure::business(
+                "INVALID_QUANTITY",
+                format!(
+                    "{} is {sf_qty}; quantities must be positive",
+                    at("Quantity")
+                ),
+            ));
+        }
+        let price: UnitPrice = json::req_dec(item, "UnitPrice", "INVALID_AMOUNT")?;
+        if price.value().is_sign_negative() {
+            return Err(Failure::business(
+                "INVALID_AMOUNT",
+                format!("{} is negative", at("UnitPrice")),
+            ));
+        }
+        let net = Money::checked_mul(sf_qty, price).map_err(|err| {
+            Failure::business(
+                "AMOUNT_PRECISION",
+                format!("{} x {}: {err}", at("Quantity"), at("UnitPrice")),
+            )
+        })?;
+        let product_ref = xref::reference("product", &product);
+        let Some(XrefEntry::Product {
+            erp_material_id,
+            unit_of_measure: material_unit,
+            ..
+        }) = xref.get(&product_ref)
+        else {
+            return Err(Failure::missing(
+                product_ref,
+                format!("Product {product} is not (yet) an ERP material"),
+            ));
+        };
+        let (quantity, unit, unit_price) = match json::opt_str(item, "UnitOfMeasure")? {
+            Some(sf_unit) if sf_unit != *material_unit => convert(&sf_unit, sf_qty, price, xref)?,
+            _ => (sf_qty, material_unit.clone(), price),
+        };
+        lines.push(SalesOrderLine {
+            line_number: json::opt_i64(item, "LineNumber")?
+                .map(|n| n as i32)
+                .unwrap_or(i as i32 + 1),
+            salesforce_product_id: product,
+            erp_material_id: Some(erp_material_id.clone()),
+            description: json::opt_str(item, "Description")?,
+            quantity,
+            unit_of_measure: unit,
+            unit_price,
+            net_amount: net,
+        });
+    }
+    Ok(lines)
+}
+
+/// Salesforce unit → ERP unit: quantity x factor, price / factor, both exact or refused.
+fn convert(
+    sf_unit: &str,
+    qty: Quantity,
+    price: UnitPrice,
+    xref: &dyn XrefLookup,
+) -> Result<(Quantity, String, UnitPrice), Failure> {
+    let uom_ref = xref::reference("uom", sf_unit);
+    let Some(XrefEntry::Uom {
+        erp_unit, factor, ..
+    }) = xref.get(&uom_ref)
+    else {
+        return Err(Failure::missing(
+            uom_ref,
+            format!("no conversion from Salesforce unit `{sf_unit}` to an ERP unit"),
+        ));
+    };
+    let factor: Dec<6> = factor
+        .parse()
+        .map_err(|e| Failure::business("INVALID_UOM_FACTOR", format!("uom:{sf_unit}: {e}")))?;
+    let quantity = Quantity::checked_mul(qty, factor).map_err(|e| {
+        Failure::business(
+            "INVALID_QUANTITY",
+            format!("{qty} {sf_unit} in {erp_unit}: {e}"),
+        )
+    })?;
+    let per_unit = price.value().checked_div(factor.value()).ok_or_else(|| {
+        Failure::business(
+            "INVALID_UOM_FACTOR",
+            format!("uom:{sf_unit}: division by {factor}"),
+        )
+    })?;
+    let unit_price = UnitPrice::new(per_unit).map_err(|e| {
+        Failure::business(
+            "AMOUNT_PRECISION",
+            format!("unit price {price} per {sf_unit} in {erp_unit}: {e}"),
+        )
+    })?;
+    Ok((quantity, erp_unit.clone(), unit_price))
+}
