@@ -215,6 +215,9 @@ impl ConsumerContext for WorkerContext {
     }
 }
 
+/// (topic, partition, offset) of a source record.
+type Coordinates = (String, i32, i64);
+
 /// What a batch changed, applied to the stores and metrics only once it committed.
 #[derive(Default)]
 struct Pending {
@@ -228,7 +231,7 @@ struct Pending {
     held_count: u64,
     parked: u64,
     /// Parked-store changes in order (None = re-driven, removed).
-    parked_changes: Vec<((String, i32, i64), Option<(i32, ParkedEntry)>)>,
+    parked_changes: Vec<(Coordinates, Option<(i32, ParkedEntry)>)>,
     /// Keys parked in this batch, and on which reference.
     parked_keys: HashMap<Vec<u8>, String>,
     redriven: u64,
@@ -887,13 +890,10 @@ impl Worker {
     /// References that parked records wait for and that the cross-reference now has.
     fn ready_references(&mut self) -> Vec<String> {
         let mut arrived = false;
-        loop {
-            match self.arrivals.try_recv() {
-                Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
-                    arrived = true
-                }
-                Err(_) => break,
-            }
+        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
+            self.arrivals.try_recv()
+        {
+            arrived = true;
         }
         if !(arrived || self.recheck_parked) || self.parked.is_empty() {
             return Vec::new();
