@@ -103,10 +103,7 @@ impl XrefTable {
             });
         }
         if let XrefEntry::Uom { factor, .. } = &entry
-            && factor
-                .parse::<Dec<6>>()
-                .map(|f| !f.is_positive())
-                .unwrap_or(true)
+            && factor.parse::<Dec<6>>().map(|f| !f.is_positive()).unwrap_or(true)
         {
             return Err(XrefError::Invalid {
                 key: key.to_string(),
@@ -122,16 +119,14 @@ impl XrefTable {
                 erp_material_id,
                 ..
             } => {
-                self.by_material
-                    .insert(erp_material_id.clone(), salesforce_id.clone());
+                self.by_material.insert(erp_material_id.clone(), salesforce_id.clone());
             }
             XrefEntry::Account {
                 salesforce_id,
                 erp_customer_id,
                 ..
             } => {
-                self.by_customer
-                    .insert(erp_customer_id.clone(), salesforce_id.clone());
+                self.by_customer.insert(erp_customer_id.clone(), salesforce_id.clone());
             }
             XrefEntry::Uom { .. } => {}
         }
@@ -141,14 +136,10 @@ impl XrefTable {
 
     fn unindex(&mut self, old: &XrefEntry) {
         match old {
-            XrefEntry::Product {
-                erp_material_id, ..
-            } => {
+            XrefEntry::Product { erp_material_id, .. } => {
                 self.by_material.remove(erp_material_id);
             }
-            XrefEntry::Account {
-                erp_customer_id, ..
-            } => {
+            XrefEntry::Account { erp_customer_id, .. } => {
                 self.by_customer.remove(erp_customer_id);
             }
             XrefEntry::Uom { .. } => {}

@@ -19,11 +19,7 @@ fn codec() -> Codec {
     Codec::new(registry::sr_settings(&common::registry()).unwrap())
 }
 
-async fn round_trip<T: Canonical + PartialEq + std::fmt::Debug>(
-    codec: &Codec,
-    catalog: &Catalog,
-    record: T,
-) {
+async fn round_trip<T: Canonical + PartialEq + std::fmt::Debug>(codec: &Codec, catalog: &Catalog, record: T) {
     let topic = common::unique(&format!("rt.{}", T::RECORD));
     let schema = catalog.latest(T::RECORD).unwrap();
     let bytes = codec
@@ -67,13 +63,8 @@ async fn decimals_survive_exactly_and_extra_precision_is_rejected() {
     assert_eq!(back.lines[0].quantity.to_string(), "0.001");
     assert_eq!(back.lines[0].unit_price.to_string(), "-0.0001");
     // The documented rule: never rounded, never truncated.
-    let err = "0.005"
-        .parse::<syncline::schema::decimal::Money>()
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("more than 2 decimal places"),
-        "{err}"
-    );
+    let err = "0.005".parse::<syncline::schema::decimal::Money>().unwrap_err();
+    assert!(err.to_string().contains("more than 2 decimal places"), "{err}");
 }
 
 #[tokio::test]
@@ -87,10 +78,7 @@ async fn v1_reader_reads_v2_data_and_v2_reader_reads_v1_data() {
 
     // Written with v2, read by a v1 reader: the new fields are simply not there.
     let v2_bytes = codec.encode(&topic, v2, &status).await.unwrap();
-    let as_v1 = codec
-        .decode_value(&v2_bytes, Some(&v1.schema))
-        .await
-        .unwrap();
+    let as_v1 = codec.decode_value(&v2_bytes, Some(&v1.schema)).await.unwrap();
     let Value::Record(fields) = &as_v1 else {
         panic!("not a record: {as_v1:?}")
     };
@@ -103,11 +91,7 @@ async fn v1_reader_reads_v2_data_and_v2_reader_reads_v1_data() {
 
     // Written with v1 (under the same BACKWARD subject), read by v2: defaults fill the gaps.
     let v1_bytes = codec.encode(&topic, v1, &status).await.unwrap();
-    assert_ne!(
-        v1_bytes[1..5],
-        v2_bytes[1..5],
-        "v1 and v2 have different schema ids"
-    );
+    assert_ne!(v1_bytes[1..5], v2_bytes[1..5], "v1 and v2 have different schema ids");
     let read: OrderStatus = codec.decode(&v1_bytes, v2).await.unwrap();
     assert_eq!(read.hold_reason, None);
     assert_eq!(read.expected_delivery_date, None);
@@ -117,10 +101,7 @@ async fn v1_reader_reads_v2_data_and_v2_reader_reads_v1_data() {
 fn schemas_with_incompatible_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&common::repo_path("schemas"), dir.path());
-    copy_dir(
-        &common::repo_path("tests/fixtures/incompatible"),
-        dir.path(),
-    );
+    copy_dir(&common::repo_path("tests/fixtures/incompatible"), dir.path());
     dir
 }
 
@@ -148,10 +129,7 @@ fn schemas_check_passes_on_the_repo_and_names_the_breaking_field() {
         msg.contains("order_status") && msg.contains("v3") && msg.contains("v2"),
         "{msg}"
     );
-    assert!(
-        msg.contains("priority"),
-        "the breaking field must be named: {msg}"
-    );
+    assert!(msg.contains("priority"), "the breaking field must be named: {msg}");
 
     // The CLI says the same and exits non-zero.
     let out = Command::new(env!("CARGO_BIN_EXE_syncline"))
@@ -166,11 +144,7 @@ fn schemas_check_passes_on_the_repo_and_names_the_breaking_field() {
         .arg(common::repo_path("schemas"))
         .output()
         .unwrap();
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
 }
 
 #[tokio::test]
@@ -179,10 +153,7 @@ async fn the_registry_refuses_the_incompatible_version() {
     let subject = format!("{}-value", common::unique("refuse"));
     let v2 = catalog().version("order_status", 2).unwrap().raw.clone();
     client.register(&subject, &v2).await.unwrap();
-    client
-        .set_compatibility(&subject, "BACKWARD")
-        .await
-        .unwrap();
+    client.set_compatibility(&subject, "BACKWARD").await.unwrap();
     let dir = schemas_with_incompatible_fixture();
     let v3 = std::fs::read_to_string(dir.path().join("order_status/v3.avsc")).unwrap();
     match client.register(&subject, &v3).await {
@@ -203,10 +174,7 @@ async fn garbage_decodes_to_specific_errors() {
         codec.decode::<OrderStatus>(&[0, 0, 1], schema).await,
         Err(CodecError::Truncated(3))
     );
-    assert_eq!(
-        codec.decode::<OrderStatus>(&[], schema).await,
-        Err(CodecError::Empty)
-    );
+    assert_eq!(codec.decode::<OrderStatus>(&[], schema).await, Err(CodecError::Empty));
     assert_eq!(
         codec
             .decode::<OrderStatus>(&[0, 0x7f, 0xff, 0xff, 0xf0, 2], schema)
@@ -254,22 +222,12 @@ async fn register_is_idempotent_and_sets_backward() {
     }
     let client = RegistryClient::new(&common::registry()).unwrap();
     let catalog = catalog();
-    let first = registry::register_all(&client, &topology, &catalog)
-        .await
-        .unwrap();
+    let first = registry::register_all(&client, &topology, &catalog).await.unwrap();
     assert_eq!(first.len(), 7);
+    assert!(first.iter().all(|r| r.newly_registered && r.compatibility_changed));
+    let second = registry::register_all(&client, &topology, &catalog).await.unwrap();
     assert!(
-        first
-            .iter()
-            .all(|r| r.newly_registered && r.compatibility_changed)
-    );
-    let second = registry::register_all(&client, &topology, &catalog)
-        .await
-        .unwrap();
-    assert!(
-        second
-            .iter()
-            .all(|r| !r.newly_registered && !r.compatibility_changed),
+        second.iter().all(|r| !r.newly_registered && !r.compatibility_changed),
         "{second:?}"
     );
     let subjects = client.subjects().await.unwrap();

@@ -32,19 +32,14 @@ fn broker_properties(script: &str) -> BTreeMap<String, String> {
         .skip(1)
         .take_while(|l| *l != "EOF")
         .filter(|l| !l.starts_with('#') && l.contains('='))
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect()
 }
 
 #[test]
 fn compose_file_matches_the_local_stack() {
-    let compose: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(common::repo_path("docker-compose.kafka.yml")).unwrap(),
-    )
-    .unwrap();
+    let compose: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(common::repo_path("docker-compose.kafka.yml")).unwrap()).unwrap();
     let script = stack_script();
     let kafka = &compose["services"]["kafka"];
     let registry = &compose["services"]["registry"];
@@ -70,17 +65,11 @@ fn compose_file_matches_the_local_stack() {
     };
     assert_eq!(
         ports(kafka),
-        vec![format!(
-            "127.0.0.1:{}:9092",
-            script_default(&script, "KAFKA_PORT")
-        )]
+        vec![format!("127.0.0.1:{}:9092", script_default(&script, "KAFKA_PORT"))]
     );
     assert_eq!(
         ports(registry),
-        vec![format!(
-            "127.0.0.1:{}:8080",
-            script_default(&script, "REGISTRY_PORT")
-        )]
+        vec![format!("127.0.0.1:{}:8080", script_default(&script, "REGISTRY_PORT"))]
     );
 
     // Every cluster-wide setting the local broker uses is set the same way in the image.
@@ -94,11 +83,7 @@ fn compose_file_matches_the_local_stack() {
     };
     let props = broker_properties(&script);
     for (key, value) in &props {
-        if key.contains("listener")
-            || key.contains("quorum")
-            || key.starts_with("log.")
-            || key == "node.id"
-        {
+        if key.contains("listener") || key.contains("quorum") || key.starts_with("log.") || key == "node.id" {
             continue; // addresses and paths differ by design between a container and a host
         }
         assert_eq!(
@@ -107,10 +92,6 @@ fn compose_file_matches_the_local_stack() {
             "{key} differs between stack.sh and the compose file"
         );
     }
-    assert_eq!(
-        env_of("process.roles"),
-        "broker,controller",
-        "KRaft combined mode"
-    );
+    assert_eq!(env_of("process.roles"), "broker,controller", "KRaft combined mode");
     assert!(props.contains_key("transaction.state.log.min.isr"));
 }

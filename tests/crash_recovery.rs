@@ -10,11 +10,7 @@ use std::time::Duration;
 use common::Names;
 
 fn spawn(topology: &std::path::Path, log: &std::path::Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_syncline"))
         .args(["run", "--instance", "crash", "--topology"])
         .arg(topology)
@@ -52,13 +48,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         let p = common::producer();
         for seq in 0..n {
             let order = format!("801C{:03}", seq % 60);
-            common::produce(
-                &p,
-                &input,
-                &order,
-                &common::status_event(&order, seq, "accepted"),
-            )
-            .await;
+            common::produce(&p, &input, &order, &common::status_event(&order, seq, "accepted")).await;
             if seq % 100 == 99 {
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
@@ -71,9 +61,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         let mut child = spawn(&topology, &log);
         // Kill mid-stream: once this run has committed something, at a random moment after.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while common::read_all(&names.output).await.len() <= before
-            && tokio::time::Instant::now() < deadline
-        {
+        while common::read_all(&names.output).await.len() <= before && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(random_ms(50, 1500)).await;
@@ -94,10 +82,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        status.success(),
-        "SIGTERM ends the worker cleanly: {status:?}"
-    );
+    assert!(status.success(), "SIGTERM ends the worker cleanly: {status:?}");
 
     let out = if out.len() == n as usize {
         common::read_all(&names.output).await

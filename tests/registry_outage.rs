@@ -25,13 +25,7 @@ async fn registry_outage_delays_output_without_dead_letters() {
     let n = 60;
     for seq in 0..n {
         let order = format!("801O{:02}", seq % 7);
-        common::produce(
-            &p,
-            &names.input,
-            &order,
-            &common::status_event(&order, seq, "accepted"),
-        )
-        .await;
+        common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
     }
     stack(&["stop", "registry"]);
     let client = syncline::schema::registry::RegistryClient::new(&common::registry()).unwrap();
@@ -51,10 +45,7 @@ async fn registry_outage_delays_output_without_dead_letters() {
         common::read_all(&names.dlq).await.is_empty(),
         "an outage is not a reason to dead-letter"
     );
-    let retries = running.counter(
-        &running.metrics.retries,
-        &[&names.worker, "REGISTRY_UNAVAILABLE"],
-    );
+    let retries = running.counter(&running.metrics.retries, &[&names.worker, "REGISTRY_UNAVAILABLE"]);
     assert!(retries > 0, "the worker retried");
 
     stack(&["start", "registry"]);

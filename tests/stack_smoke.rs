@@ -8,19 +8,14 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
-use schema_registry_converter::schema_registry_common::{
-    SchemaType, SubjectNameStrategy, SuppliedSchema,
-};
+use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
 use syncline::runtime::clients;
 
 async fn send(p: &FutureProducer, topic: &str, key: &str, value: &str) {
-    p.send(
-        FutureRecord::to(topic).key(key).payload(value),
-        Duration::from_secs(10),
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .expect("send");
+    p.send(FutureRecord::to(topic).key(key).payload(value), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("send");
 }
 
 #[tokio::test]
@@ -29,12 +24,8 @@ async fn read_committed_consumer_sees_only_committed_transactions() {
     common::topics(&[&topic], 1).await;
     let before = clients::end_offsets(&common::kafka(), &[&topic], common::TIMEOUT).unwrap();
 
-    let producer = clients::transactional_producer(
-        &common::kafka(),
-        &common::unique("smoke-txn"),
-        common::TIMEOUT,
-    )
-    .unwrap();
+    let producer =
+        clients::transactional_producer(&common::kafka(), &common::unique("smoke-txn"), common::TIMEOUT).unwrap();
     producer.begin_transaction().unwrap();
     send(&producer, &topic, "k", "committed-1").await;
     send(&producer, &topic, "k", "committed-2").await;
@@ -46,13 +37,12 @@ async fn read_committed_consumer_sees_only_committed_transactions() {
     send(&producer, &topic, "k", "committed-3").await;
     producer.commit_transaction(common::TIMEOUT).unwrap();
 
-    let seen: Vec<String> =
-        clients::read_committed_since(&common::kafka(), &before, common::TIMEOUT)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
-            .collect();
+    let seen: Vec<String> = clients::read_committed_since(&common::kafka(), &before, common::TIMEOUT)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned())
+        .collect();
     assert_eq!(seen, vec!["committed-1", "committed-2", "committed-3"]);
 }
 
@@ -64,11 +54,7 @@ async fn registry_round_trip_in_confluent_wire_format() {
     let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(
         topic.clone(),
         false,
-        SuppliedSchema::new(
-            Some("io.syncline.test.Ping".into()),
-            SchemaType::Avro,
-            raw.into(),
-        ),
+        SuppliedSchema::new(Some("io.syncline.test.Ping".into()), SchemaType::Avro, raw.into()),
     );
     #[derive(serde::Serialize)]
     struct Ping {
@@ -89,27 +75,15 @@ async fn registry_round_trip_in_confluent_wire_format() {
     let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     assert!(id > 0);
 
-    let decoded = AvroDecoder::new(settings)
-        .decode(Some(&bytes))
-        .await
-        .unwrap();
+    let decoded = AvroDecoder::new(settings).decode(Some(&bytes)).await.unwrap();
     assert_eq!(
         decoded.value,
         apache_avro::types::Value::Record(vec![
             ("n".into(), apache_avro::types::Value::Long(42)),
-            (
-                "s".into(),
-                apache_avro::types::Value::String("hello".into())
-            ),
+            ("s".into(), apache_avro::types::Value::String("hello".into())),
         ])
     );
     // And the registry really holds it under TopicNameStrategy.
     let client = syncline::schema::registry::RegistryClient::new(&common::registry()).unwrap();
-    assert!(
-        client
-            .subjects()
-            .await
-            .unwrap()
-            .contains(&format!("{topic}-value"))
-    );
+    assert!(client.subjects().await.unwrap().contains(&format!("{topic}-value")));
 }

@@ -55,10 +55,7 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
     std::fs::write(&path, broken).unwrap();
     let (ok, text) = validate(&path, &[]);
     assert!(!ok, "{text}");
-    assert!(
-        text.contains(&path.display().to_string()),
-        "names the file: {text}"
-    );
+    assert!(text.contains(&path.display().to_string()), "names the file: {text}");
     for expected in [
         "worker[1].transform: unknown transform `erp_order_eventz`; valid: order_submission, erp_order_events",
         "worker[2].output[0].schema: unknown schema `shipments`; valid:",
@@ -78,11 +75,7 @@ fn unknown_keys_are_refused_with_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("topology.toml");
     let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
-    std::fs::write(
-        &path,
-        shipped.replacen("[metrics]", "[metrics]\nlisten_port = 1", 1),
-    )
-    .unwrap();
+    std::fs::write(&path, shipped.replacen("[metrics]", "[metrics]\nlisten_port = 1", 1)).unwrap();
     let (ok, text) = validate(&path, &[]);
     assert!(!ok);
     assert!(

@@ -23,12 +23,7 @@ async fn decode_statuses(messages: &[rdkafka::message::OwnedMessage]) -> Vec<Ord
     let codec = codec();
     let mut out = Vec::new();
     for m in messages {
-        out.push(
-            codec
-                .decode::<OrderStatus>(m.payload().unwrap(), schema)
-                .await
-                .unwrap(),
-        );
+        out.push(codec.decode::<OrderStatus>(m.payload().unwrap(), schema).await.unwrap());
     }
     out
 }
@@ -54,13 +49,7 @@ async fn n_events_in_exactly_n_outputs_in_per_key_order() {
     let n = 300u32;
     for seq in 0..n {
         let order = format!("801ORD{:03}", seq % 25);
-        common::produce(
-            &p,
-            &names.input,
-            &order,
-            &common::status_event(&order, seq, "accepted"),
-        )
-        .await;
+        common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
     }
     let running = Running::start(&names.topology(50), "a").await;
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(60)).await;
@@ -121,10 +110,7 @@ async fn a_resent_source_event_produces_one_output() {
     let out = common::wait_for(&names.output, 2, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(common::read_all(&names.output).await.len(), 2, "{out:?}");
-    assert_eq!(
-        running.counter(&running.metrics.duplicates, &[&names.worker]),
-        1
-    );
+    assert_eq!(running.counter(&running.metrics.duplicates, &[&names.worker]), 1);
     running.stop().await;
 
     // A restarted worker restores the store from its changelog: a third copy is skipped too.
@@ -140,10 +126,7 @@ async fn a_resent_source_event_produces_one_output() {
     common::wait_for(&names.output, 3, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(common::read_all(&names.output).await.len(), 3);
-    assert_eq!(
-        running.counter(&running.metrics.duplicates, &[&names.worker]),
-        1
-    );
+    assert_eq!(running.counter(&running.metrics.duplicates, &[&names.worker]), 1);
     running.stop().await;
 }
 
@@ -152,13 +135,7 @@ async fn poison_goes_to_the_dead_letter_topic_with_every_header_and_the_stream_g
     let names = Names::new("rt.poison");
     names.create_topics(1).await;
     let p = common::producer();
-    common::produce(
-        &p,
-        &names.input,
-        "801P1",
-        &common::status_event("801P1", 1, "accepted"),
-    )
-    .await;
+    common::produce(&p, &names.input, "801P1", &common::status_event("801P1", 1, "accepted")).await;
     common::produce_with_headers(
         &p,
         &names.input,
@@ -167,13 +144,7 @@ async fn poison_goes_to_the_dead_letter_topic_with_every_header_and_the_stream_g
         &[("traceparent", "00-abc-def-01")],
     )
     .await;
-    common::produce(
-        &p,
-        &names.input,
-        "801P3",
-        &common::status_event("801P3", 3, "accepted"),
-    )
-    .await;
+    common::produce(&p, &names.input, "801P3", &common::status_event("801P3", 3, "accepted")).await;
     let running = Running::start(&names.topology(10), "a").await;
     let out = common::wait_for(&names.output, 2, Duration::from_secs(60)).await;
     assert_eq!(out.len(), 2);
@@ -181,27 +152,17 @@ async fn poison_goes_to_the_dead_letter_topic_with_every_header_and_the_stream_g
     assert_eq!(dlq.len(), 1);
     let d = &dlq[0];
     assert_eq!(d.key(), Some(&b"801P2"[..]));
-    assert_eq!(
-        d.payload(),
-        Some(&b"{not json"[..]),
-        "original value unchanged"
-    );
+    assert_eq!(d.payload(), Some(&b"{not json"[..]), "original value unchanged");
     assert_eq!(
         common::header(d, "traceparent"),
         Some("00-abc-def-01"),
         "original headers kept"
     );
-    assert_eq!(
-        common::header(d, header::ORIGINAL_TOPIC),
-        Some(names.input.as_str())
-    );
+    assert_eq!(common::header(d, header::ORIGINAL_TOPIC), Some(names.input.as_str()));
     assert_eq!(common::header(d, header::ORIGINAL_PARTITION), Some("0"));
     assert_eq!(common::header(d, header::ORIGINAL_OFFSET), Some("1"));
     assert!(common::header(d, header::ORIGINAL_TIMESTAMP).is_some());
-    assert_eq!(
-        common::header(d, header::WORKER),
-        Some(names.worker.as_str())
-    );
+    assert_eq!(common::header(d, header::WORKER), Some(names.worker.as_str()));
     assert_eq!(common::header(d, header::ERROR_CLASS), Some("poison"));
     assert_eq!(common::header(d, header::ERROR_CODE), Some("INVALID_JSON"));
     assert!(common::header(d, header::ERROR_MESSAGE).is_some_and(|m| m.contains("not JSON")));
@@ -209,10 +170,7 @@ async fn poison_goes_to_the_dead_letter_topic_with_every_header_and_the_stream_g
     assert!(common::header(d, header::FIRST_FAILURE).is_some_and(|t| t.ends_with('Z')));
     assert_eq!(common::header(d, header::CORRELATION_ID), Some("801P2"));
     assert_eq!(
-        running.counter(
-            &running.metrics.dead_letters,
-            &[&names.worker, "INVALID_JSON"]
-        ),
+        running.counter(&running.metrics.dead_letters, &[&names.worker, "INVALID_JSON"]),
         1
     );
     running.stop().await;
@@ -242,13 +200,7 @@ async fn later_events_of_a_dead_lettered_key_are_held_while_other_keys_flow() {
         &common::status_event("801OTHER", 3, "accepted"),
     )
     .await;
-    common::produce(
-        &p,
-        &names.input,
-        "801K",
-        &common::status_event("801K", 4, "accepted"),
-    )
-    .await;
+    common::produce(&p, &names.input, "801K", &common::status_event("801K", 4, "accepted")).await;
     let running = Running::start(&names.topology(10), "a").await;
     let out = common::wait_for(&names.output, 1, Duration::from_secs(60)).await;
     let parked = common::wait_for(&names.parked, 2, Duration::from_secs(30)).await;
@@ -266,10 +218,7 @@ async fn later_events_of_a_dead_lettered_key_are_held_while_other_keys_flow() {
         common::header(&dlq[0], header::ERROR_CODE),
         Some("MISSING_ORDER_REFERENCE")
     );
-    assert_eq!(
-        common::header(&dlq[0], header::ERROR_CLASS),
-        Some("business")
-    );
+    assert_eq!(common::header(&dlq[0], header::ERROR_CLASS), Some("business"));
     assert_eq!(parked.len(), 2, "both later events of K are held, in order");
     let offsets: Vec<&str> = parked
         .iter()
@@ -295,26 +244,14 @@ async fn two_instances_share_partitions_through_a_rebalance_without_duplicates_o
     let n = 400u32;
     for seq in 0..n / 2 {
         let order = format!("801G{:03}", seq % 40);
-        common::produce(
-            &p,
-            &names.input,
-            &order,
-            &common::status_event(&order, seq, "accepted"),
-        )
-        .await;
+        common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
     }
     common::wait_for(&names.output, 50, Duration::from_secs(60)).await;
     // A second instance joins mid-stream: the group rebalances while records flow.
     let second = Running::start(&topology, "b").await;
     for seq in n / 2..n {
         let order = format!("801G{:03}", seq % 40);
-        common::produce(
-            &p,
-            &names.input,
-            &order,
-            &common::status_event(&order, seq, "accepted"),
-        )
-        .await;
+        common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
     }
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -324,10 +261,7 @@ async fn two_instances_share_partitions_through_a_rebalance_without_duplicates_o
         out
     };
     let statuses = decode_statuses(&out).await;
-    let ids: HashSet<_> = statuses
-        .iter()
-        .map(|s| s.meta.idempotency_key.clone())
-        .collect();
+    let ids: HashSet<_> = statuses.iter().map(|s| s.meta.idempotency_key.clone()).collect();
     assert_eq!(ids.len(), n as usize, "no gap");
     assert_eq!(statuses.len(), n as usize, "no duplicate");
     assert_per_key_order(&statuses);

@@ -20,16 +20,12 @@ pub fn parse_payload(payload: Option<&[u8]>) -> Result<Value, Failure> {
     if bytes.len() > MAX_PAYLOAD_BYTES {
         return Err(Failure::poison(
             "PAYLOAD_TOO_LARGE",
-            format!(
-                "{} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
-                bytes.len()
-            ),
+            format!("{} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit", bytes.len()),
         ));
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Failure::poison("INVALID_UTF8", format!("payload is not UTF-8: {e}")))?;
-    serde_json::from_str(text)
-        .map_err(|e| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}")))
 }
 
 /// The value at a dotted path (`a.b.c`), treating JSON null as absent.
@@ -43,12 +39,7 @@ pub fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// A required string (numbers are accepted as their text: ERPs send ids both ways).
 pub fn req_str(v: &Value, path: &str) -> Result<String, Failure> {
-    opt_str(v, path)?.ok_or_else(|| {
-        Failure::poison(
-            "MISSING_FIELD",
-            format!("required field `{path}` is missing"),
-        )
-    })
+    opt_str(v, path)?.ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
 }
 
 pub fn opt_str(v: &Value, path: &str) -> Result<Option<String>, Failure> {
@@ -70,9 +61,7 @@ pub fn opt_bool(v: &Value, path: &str) -> Result<Option<bool>, Failure> {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s == "X" => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.is_empty() => {
-            Ok(Some(false))
-        }
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.is_empty() => Ok(Some(false)),
         Some(other) => Err(wrong_type(path, "a boolean", other)),
     }
 }
@@ -94,11 +83,7 @@ pub fn opt_i64(v: &Value, path: &str) -> Result<Option<i64>, Failure> {
 }
 
 /// An exact decimal from a JSON number (its literal text) or a numeric string.
-pub fn opt_dec<const S: u32>(
-    v: &Value,
-    path: &str,
-    code: &'static str,
-) -> Result<Option<Dec<S>>, Failure> {
+pub fn opt_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Result<Option<Dec<S>>, Failure> {
     let text = match get(v, path) {
         None => return Ok(None),
         Some(Value::Number(n)) => n.to_string(),
@@ -111,23 +96,14 @@ pub fn opt_dec<const S: u32>(
 }
 
 pub fn req_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Result<Dec<S>, Failure> {
-    opt_dec(v, path, code)?.ok_or_else(|| {
-        Failure::poison(
-            "MISSING_FIELD",
-            format!("required field `{path}` is missing"),
-        )
-    })
+    opt_dec(v, path, code)?
+        .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
 }
 
 pub fn req_instant(v: &Value, path: &str) -> Result<i64, Failure> {
-    let raw = get(v, path).ok_or_else(|| {
-        Failure::poison(
-            "MISSING_FIELD",
-            format!("required field `{path}` is missing"),
-        )
-    })?;
-    super::time::instant(raw)
-        .map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{path}`: {e}")))
+    let raw =
+        get(v, path).ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))?;
+    super::time::instant(raw).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{path}`: {e}")))
 }
 
 pub fn opt_date(v: &Value, path: &str) -> Result<Option<i32>, Failure> {
@@ -146,10 +122,7 @@ fn wrong_type(path: &str, expected: &str, got: &Value) -> Failure {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    Failure::poison(
-        "WRONG_TYPE",
-        format!("field `{path}` must be {expected}, got {kind}"),
-    )
+    Failure::poison("WRONG_TYPE", format!("field `{path}` must be {expected}, got {kind}"))
 }
 
 #[cfg(test)]
@@ -160,19 +133,10 @@ mod tests {
     #[test]
     fn payload_errors_are_specific() {
         assert_eq!(parse_payload(None).unwrap_err().code, "EMPTY_PAYLOAD");
-        assert_eq!(
-            parse_payload(Some(b"\xff\xfe")).unwrap_err().code,
-            "INVALID_UTF8"
-        );
-        assert_eq!(
-            parse_payload(Some(b"{\"a\":")).unwrap_err().code,
-            "INVALID_JSON"
-        );
+        assert_eq!(parse_payload(Some(b"\xff\xfe")).unwrap_err().code, "INVALID_UTF8");
+        assert_eq!(parse_payload(Some(b"{\"a\":")).unwrap_err().code, "INVALID_JSON");
         let big = vec![b' '; MAX_PAYLOAD_BYTES + 1];
-        assert_eq!(
-            parse_payload(Some(&big)).unwrap_err().code,
-            "PAYLOAD_TOO_LARGE"
-        );
+        assert_eq!(parse_payload(Some(&big)).unwrap_err().code, "PAYLOAD_TOO_LARGE");
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub struct RawRecord<'a> {
 
 impl RawRecord<'_> {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_slice())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
     }
 
     pub fn header_str(&self, name: &str) -> Option<&str> {

@@ -27,11 +27,7 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     println!(
         "created {} topic(s){}",
         created.len(),
-        if created.is_empty() {
-            " (all existed)"
-        } else {
-            ""
-        }
+        if created.is_empty() { " (all existed)" } else { "" }
     );
 
     println!("\n== schemas");
@@ -43,10 +39,7 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         } else {
             "already registered"
         };
-        println!(
-            "{:<40} {} v{} (id {}) {what}",
-            r.subject, r.record, r.version, r.id
-        );
+        println!("{:<40} {} v{} (id {}) {what}", r.subject, r.record, r.version, r.id);
     }
 
     let codec = Codec::new(registry::sr_settings(&t.registry)?);
@@ -76,33 +69,15 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     );
     add(
         "o2c.shipment",
-        encode(
-            &codec,
-            &catalog,
-            "o2c.shipment",
-            &examples::shipment(&order, now),
-        )
-        .await?,
+        encode(&codec, &catalog, "o2c.shipment", &examples::shipment(&order, now)).await?,
     );
     add(
         "o2c.invoice",
-        encode(
-            &codec,
-            &catalog,
-            "o2c.invoice",
-            &examples::invoice(&order, now),
-        )
-        .await?,
+        encode(&codec, &catalog, "o2c.invoice", &examples::invoice(&order, now)).await?,
     );
     add(
         "o2c.payment",
-        encode(
-            &codec,
-            &catalog,
-            "o2c.payment",
-            &examples::payment(&order, now),
-        )
-        .await?,
+        encode(&codec, &catalog, "o2c.payment", &examples::payment(&order, now)).await?,
     );
     add(
         "o2c.customer",
@@ -156,16 +131,8 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         if json["status"] == "CANCELLED" {
             seen_cancelled = true;
         }
-        println!(
-            "{} [p{} @{}] schema id {id}:",
-            m.topic(),
-            m.partition(),
-            m.offset()
-        );
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        println!("{} [p{} @{}] schema id {id}:", m.topic(), m.partition(), m.offset());
+        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
     }
     println!(
         "\n{} committed record(s) read back; aborted record visible: {}",
@@ -180,15 +147,8 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn encode<T: Canonical>(
-    codec: &Codec,
-    catalog: &Catalog,
-    topic: &str,
-    record: &T,
-) -> Result<Vec<u8>, CliError> {
-    Ok(codec
-        .encode(topic, catalog.latest(T::RECORD)?, record)
-        .await?)
+async fn encode<T: Canonical>(codec: &Codec, catalog: &Catalog, topic: &str, record: &T) -> Result<Vec<u8>, CliError> {
+    Ok(codec.encode(topic, catalog.latest(T::RECORD)?, record).await?)
 }
 
 async fn send(
@@ -205,11 +165,7 @@ async fn send(
 }
 
 /// The latest local schema of the record written to `topic`, for rendering.
-fn catalog_schema_for<'a>(
-    catalog: &'a Catalog,
-    topic: &str,
-    t: &Topology,
-) -> Option<&'a apache_avro::Schema> {
+fn catalog_schema_for<'a>(catalog: &'a Catalog, topic: &str, t: &Topology) -> Option<&'a apache_avro::Schema> {
     t.workers
         .iter()
         .flat_map(|w| w.outputs.iter())

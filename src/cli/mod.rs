@@ -24,20 +24,10 @@ use crate::schema::registry::RegistryError;
 )]
 pub struct Cli {
     /// Topology file.
-    #[arg(
-        long,
-        global = true,
-        env = "SYNCLINE_TOPOLOGY",
-        default_value = "topology.toml"
-    )]
+    #[arg(long, global = true, env = "SYNCLINE_TOPOLOGY", default_value = "topology.toml")]
     topology: PathBuf,
     /// Folder of canonical Avro schemas.
-    #[arg(
-        long,
-        global = true,
-        env = "SYNCLINE_SCHEMAS",
-        default_value = "schemas"
-    )]
+    #[arg(long, global = true, env = "SYNCLINE_SCHEMAS", default_value = "schemas")]
     schemas: PathBuf,
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -117,10 +107,7 @@ pub enum CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -156,11 +143,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 "{}: valid ({} worker(s): {})",
                 cli.topology.display(),
                 t.workers.len(),
-                t.workers
-                    .iter()
-                    .map(|w| w.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                t.workers.iter().map(|w| w.name.as_str()).collect::<Vec<_>>().join(", ")
             );
             Ok(())
         }

@@ -15,12 +15,7 @@ use crate::schema::{Catalog, Codec};
 
 use super::CliError;
 
-pub async fn run(
-    t: Topology,
-    schema_dir: &Path,
-    workers: &[String],
-    instance: &str,
-) -> Result<(), CliError> {
+pub async fn run(t: Topology, schema_dir: &Path, workers: &[String], instance: &str) -> Result<(), CliError> {
     let catalog = Arc::new(Catalog::load(schema_dir)?);
     let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
     let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?);

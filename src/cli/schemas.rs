@@ -40,11 +40,7 @@ pub async fn register(topology: &Topology, dir: &Path) -> Result<(), CliError> {
     let done = registry::register_all(&client, topology, &catalog).await?;
     let mut new = 0;
     for r in &done {
-        let what = if r.newly_registered {
-            "registered"
-        } else {
-            "unchanged"
-        };
+        let what = if r.newly_registered { "registered" } else { "unchanged" };
         if r.newly_registered {
             new += 1;
         }

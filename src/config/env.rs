@@ -75,12 +75,7 @@ pub fn expand_tree(value: &mut toml::Value, env: &dyn Lookup) -> Vec<(String, En
     errors
 }
 
-fn walk(
-    value: &mut toml::Value,
-    path: String,
-    env: &dyn Lookup,
-    errors: &mut Vec<(String, EnvError)>,
-) {
+fn walk(value: &mut toml::Value, path: String, env: &dyn Lookup, errors: &mut Vec<(String, EnvError)>) {
     match value {
         toml::Value::String(s) => match expand(s, env) {
             Ok(v) => *s = v,
@@ -110,10 +105,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -136,8 +128,7 @@ mod tests {
 
     #[test]
     fn tree_errors_carry_the_key_path() {
-        let mut v: toml::Value =
-            toml::from_str("[kafka]\nproperties = { 'sasl.password' = '${PW}' }").unwrap();
+        let mut v: toml::Value = toml::from_str("[kafka]\nproperties = { 'sasl.password' = '${PW}' }").unwrap();
         let errors = expand_tree(&mut v, &env(&[]));
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "kafka.properties.sasl.password");

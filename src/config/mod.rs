@@ -30,10 +30,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}", render(.path, .problems))]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
+    Invalid { path: PathBuf, problems: Vec<Problem> },
 }
 
 fn render(path: &Path, problems: &[Problem]) -> String {
@@ -71,11 +68,7 @@ pub fn load(path: &Path, schema_dir: &Path) -> Result<Topology, ConfigError> {
 }
 
 /// Parses topology text; pure, so tests can feed their own environment and schema names.
-pub fn parse(
-    text: &str,
-    env: &dyn env::Lookup,
-    known_schemas: &[String],
-) -> Result<Topology, Vec<Problem>> {
+pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Result<Topology, Vec<Problem>> {
     // Structure first, on the raw text, so serde's errors still point at a line.
     if let Err(e) = toml::from_str::<Topology>(text) {
         return Err(vec![Problem {
@@ -94,9 +87,9 @@ pub fn parse(
         .map(|(key, err)| Problem {
             key,
             message: match err {
-                env::EnvError::Missing(name) => format!(
-                    "environment variable `{name}` is not set; export it or write `${{{name}:-default}}`"
-                ),
+                env::EnvError::Missing(name) => {
+                    format!("environment variable `{name}` is not set; export it or write `${{{name}:-default}}`")
+                }
                 env::EnvError::Unterminated => "`${` without a closing `}`".to_string(),
                 env::EnvError::BadName(name) => {
                     format!("`{name}` is not a variable name; use letters, digits and `_`")
@@ -124,7 +117,6 @@ pub fn parse(
 
 /// Parses a duration such as `100ms`, `5s`, `7d`.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("`{text}` is not a duration ({e}); write e.g. `250ms`, `5s`, `2m`, `7d`")
-    })
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `250ms`, `5s`, `2m`, `7d`"))
 }

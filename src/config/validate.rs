@@ -15,10 +15,7 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     if t.metrics.listen.parse::<SocketAddr>().is_err() {
         v.push(
             "metrics.listen",
-            format!(
-                "`{}` is not an address; write e.g. `127.0.0.1:9464`",
-                t.metrics.listen
-            ),
+            format!("`{}` is not an address; write e.g. `127.0.0.1:9464`", t.metrics.listen),
         );
     }
     v.topic("defaults.dead_letter_topic", &t.defaults.dead_letter_topic);
@@ -204,9 +201,7 @@ impl Validator {
             );
             return;
         };
-        if !spec.adapters.contains(&w.adapter.as_str())
-            && crate::adapters::KINDS.contains(&w.adapter.as_str())
-        {
+        if !spec.adapters.contains(&w.adapter.as_str()) && crate::adapters::KINDS.contains(&w.adapter.as_str()) {
             self.push(
                 format!("{at}.adapter"),
                 format!(
@@ -219,8 +214,7 @@ impl Validator {
         }
         for (k, out) in w.outputs.iter().enumerate() {
             if let Some(field) = &out.route_by
-                && !crate::schema::canonical::CanonicalRecord::ROUTE_FIELDS
-                    .contains(&field.as_str())
+                && !crate::schema::canonical::CanonicalRecord::ROUTE_FIELDS.contains(&field.as_str())
             {
                 self.push(
                     format!("{at}.output[{k}].route_by"),
@@ -245,25 +239,16 @@ impl Validator {
             if !known_schemas.iter().any(|s| s == &out.schema) {
                 self.push(
                     format!("{key}.schema"),
-                    format!(
-                        "unknown schema `{}`; valid: {}",
-                        out.schema,
-                        known_schemas.join(", ")
-                    ),
+                    format!("unknown schema `{}`; valid: {}", out.schema, known_schemas.join(", ")),
                 );
             }
             match (&out.topic, out.routes.is_empty(), &out.route_by) {
-                (None, true, _) => {
-                    self.push(key.clone(), "has neither `topic` nor `routes`; give one")
-                }
+                (None, true, _) => self.push(key.clone(), "has neither `topic` nor `routes`; give one"),
                 (_, false, None) => self.push(
                     format!("{key}.route_by"),
                     "`routes` needs `route_by` (the field whose value picks the topic)",
                 ),
-                (_, true, Some(_)) => self.push(
-                    format!("{key}.routes"),
-                    "`route_by` is set but `routes` is empty",
-                ),
+                (_, true, Some(_)) => self.push(format!("{key}.routes"), "`route_by` is set but `routes` is empty"),
                 _ => {}
             }
             if let Some(topic) = &out.topic {

@@ -25,12 +25,11 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let counter =
-            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-                registry.register(Box::new(c.clone()))?;
-                Ok(c)
-            };
+        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         let consumed = counter(
             "syncline_events_consumed_total",
             "Source records read, by worker and topic.",
@@ -86,17 +85,12 @@ impl Metrics {
                 "syncline_batch_seconds",
                 "Time from the first record of a batch to its commit.",
             )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             &["worker"],
         )?;
         registry.register(Box::new(batch_seconds.clone()))?;
         let worker_up = IntGaugeVec::new(
-            Opts::new(
-                "syncline_worker_up",
-                "1 while the worker runs and consumes.",
-            ),
+            Opts::new("syncline_worker_up", "1 while the worker runs and consumes."),
             &["worker"],
         )?;
         registry.register(Box::new(worker_up.clone()))?;

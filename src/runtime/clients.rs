@@ -82,10 +82,7 @@ pub struct TopicSpec {
 }
 
 /// Creates the topics that do not exist yet; returns the names it created.
-pub async fn ensure_topics(
-    cfg: &KafkaConfig,
-    topics: &[TopicSpec],
-) -> Result<Vec<String>, KafkaError> {
+pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[TopicSpec]) -> Result<Vec<String>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base(cfg).create()?;
     let new: Vec<NewTopic> = topics
         .iter()
@@ -111,11 +108,7 @@ pub async fn ensure_topics(
             }
         }
     }
-    wait_visible(
-        cfg,
-        topics.iter().map(|t| t.name.as_str()),
-        Duration::from_secs(15),
-    )?;
+    wait_visible(cfg, topics.iter().map(|t| t.name.as_str()), Duration::from_secs(15))?;
     Ok(created)
 }
 
@@ -139,9 +132,7 @@ fn wait_visible<'a>(
                 break;
             }
             if std::time::Instant::now() >= deadline {
-                return Err(KafkaError::MetadataFetch(
-                    RDKafkaErrorCode::UnknownTopicOrPartition,
-                ));
+                return Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -153,15 +144,9 @@ fn wait_visible<'a>(
 pub type Offsets = std::collections::BTreeMap<(String, i32), i64>;
 
 /// The end offset (next offset to be written) of every partition of `topics`.
-pub fn end_offsets(
-    cfg: &KafkaConfig,
-    topics: &[&str],
-    timeout: Duration,
-) -> Result<Offsets, KafkaError> {
+pub fn end_offsets(cfg: &KafkaConfig, topics: &[&str], timeout: Duration) -> Result<Offsets, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = base(cfg)
-        .set("isolation.level", "read_committed")
-        .create()?;
+    let consumer: BaseConsumer = base(cfg).set("isolation.level", "read_committed").create()?;
     let mut out = Offsets::new();
     for topic in topics {
         let md = consumer.fetch_metadata(Some(topic), timeout)?;
@@ -272,8 +257,7 @@ pub async fn fetch_records(
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
 
-    let mut range: std::collections::BTreeMap<(String, i32), (i64, i64)> =
-        std::collections::BTreeMap::new();
+    let mut range: std::collections::BTreeMap<(String, i32), (i64, i64)> = std::collections::BTreeMap::new();
     for (t, p, o) in wanted {
         let r = range.entry((t.clone(), *p)).or_insert((*o, *o));
         r.0 = r.0.min(*o);
@@ -321,11 +305,7 @@ pub async fn fetch_records(
                         .and_then(|e| e.offset().to_raw())
                         .is_none_or(|o| o <= last)
                 });
-                if let Ok(ends) = end_offsets(
-                    cfg,
-                    &open.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
-                    timeout,
-                ) {
+                if let Ok(ends) = end_offsets(cfg, &open.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), timeout) {
                     open.retain(|(t, p)| {
                         let last = range.get(&(t.clone(), *p)).map(|r| r.1).unwrap_or(0);
                         ends.get(&(t.clone(), *p)).is_some_and(|end| *end > last)

@@ -61,13 +61,7 @@ impl DedupeStore {
 
     /// Records `fp` until `expires_at`; evicts the oldest entries beyond `max_entries`.
     pub fn insert(&mut self, fp: Fingerprint, partition: i32, expires_at: i64) {
-        self.entries.insert(
-            fp,
-            Entry {
-                expires_at,
-                partition,
-            },
-        );
+        self.entries.insert(fp, Entry { expires_at, partition });
         self.order.push_back((fp, expires_at));
         while self.entries.len() > self.max_entries {
             let Some((old, at)) = self.order.pop_front() else {
@@ -114,13 +108,7 @@ impl DedupeStore {
     }
 
     /// Applies one changelog record (key = 16-byte fingerprint, value = expiry; None = tombstone).
-    pub fn apply_changelog(
-        &mut self,
-        key: &[u8],
-        value: Option<&[u8]>,
-        partition: i32,
-        now_ms: i64,
-    ) {
+    pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
         let Ok(k) = <[u8; 16]>::try_from(key) else {
             return;
         };
@@ -163,20 +151,10 @@ mod tests {
     fn changelog_round_trip_skips_expired() {
         let mut s = DedupeStore::new(1000, 10);
         let fp = fingerprint("k");
-        s.apply_changelog(
-            &fp.to_be_bytes(),
-            Some(&DedupeStore::encode_value(5000)),
-            3,
-            1000,
-        );
+        s.apply_changelog(&fp.to_be_bytes(), Some(&DedupeStore::encode_value(5000)), 3, 1000);
         assert!(s.contains(fp, 4000));
         let old = fingerprint("old");
-        s.apply_changelog(
-            &old.to_be_bytes(),
-            Some(&DedupeStore::encode_value(10)),
-            3,
-            1000,
-        );
+        s.apply_changelog(&old.to_be_bytes(), Some(&DedupeStore::encode_value(10)), 3, 1000);
         assert!(!s.contains(old, 0));
         s.apply_changelog(&fp.to_be_bytes(), None, 3, 1000);
         assert!(!s.contains(fp, 0));

@@ -68,10 +68,7 @@ pub fn dead_letter_headers(
     let mut add = |k: &str, v: String| h.push((k.to_string(), v.into_bytes()));
     add(header::ERROR_CLASS, failure.class.as_str().to_string());
     add(header::ERROR_CODE, failure.code.to_string());
-    add(
-        header::ERROR_MESSAGE,
-        failure.message.chars().take(2000).collect(),
-    );
+    add(header::ERROR_MESSAGE, failure.message.chars().take(2000).collect());
     add(header::ATTEMPTS, attempts.to_string());
     let first = raw
         .header_str(header::FIRST_FAILURE)
@@ -80,11 +77,7 @@ pub fn dead_letter_headers(
     add(header::FIRST_FAILURE, first);
     let correlation = correlation_id
         .map(str::to_string)
-        .or_else(|| {
-            raw.key
-                .and_then(|k| std::str::from_utf8(k).ok())
-                .map(str::to_string)
-        })
+        .or_else(|| raw.key.and_then(|k| std::str::from_utf8(k).ok()).map(str::to_string))
         .unwrap_or_default();
     add(header::CORRELATION_ID, correlation);
     h

@@ -41,10 +41,7 @@ impl ParkedStore {
         let coord = entry.coordinates();
         self.remove(&coord);
         if let Some(k) = &entry.key {
-            let e = self
-                .keys
-                .entry(k.clone())
-                .or_insert((0, entry.reference.clone()));
+            let e = self.keys.entry(k.clone()).or_insert((0, entry.reference.clone()));
             e.0 += 1;
         }
         self.entries.insert(coord, (changelog_partition, entry));
@@ -69,11 +66,7 @@ impl ParkedStore {
 
     /// Every distinct reference something waits for.
     pub fn references(&self) -> Vec<String> {
-        let mut refs: Vec<String> = self
-            .entries
-            .values()
-            .map(|(_, e)| e.reference.clone())
-            .collect();
+        let mut refs: Vec<String> = self.entries.values().map(|(_, e)| e.reference.clone()).collect();
         refs.sort();
         refs.dedup();
         refs
@@ -114,9 +107,7 @@ impl ParkedStore {
             None => {
                 let text = String::from_utf8_lossy(key);
                 let mut parts = text.rsplitn(3, '/');
-                let (Some(offset), Some(partition), Some(topic)) =
-                    (parts.next(), parts.next(), parts.next())
-                else {
+                let (Some(offset), Some(partition), Some(topic)) = (parts.next(), parts.next(), parts.next()) else {
                     return;
                 };
                 if let (Ok(o), Ok(p)) = (offset.parse(), partition.parse()) {

@@ -16,9 +16,7 @@ impl Backoff {
     /// Delay before retry number `attempt` (1-based): initial x 2^(n-1), capped, with ±20% jitter
     /// so a fleet of workers does not hammer a recovering broker in step.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .initial
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let exp = self.initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let base = exp.min(self.max);
         let jitter = 0.8 + 0.4 * jitter_unit();
         base.mul_f64(jitter).min(self.max)
@@ -51,19 +49,10 @@ mod tests {
         };
         for (attempt, base) in [(1, 100), (2, 200), (3, 400), (4, 800)] {
             let d = b.delay(attempt).as_millis();
-            assert!(
-                d >= base * 8 / 10 && d <= base * 12 / 10,
-                "attempt {attempt}: {d}ms"
-            );
+            assert!(d >= base * 8 / 10 && d <= base * 12 / 10, "attempt {attempt}: {d}ms");
         }
         assert!(b.delay(30) <= Duration::from_secs(2));
         assert!(!b.exhausted(2) && b.exhausted(3));
-        assert!(
-            !Backoff {
-                max_attempts: 0,
-                ..b
-            }
-            .exhausted(1000)
-        );
+        assert!(!Backoff { max_attempts: 0, ..b }.exhausted(1000));
     }
 }

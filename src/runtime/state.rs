@@ -44,10 +44,7 @@ pub async fn restore(
     partitions: &[i32],
     timeout: Duration,
 ) -> Result<Vec<Restored>, KafkaError> {
-    let from: Offsets = partitions
-        .iter()
-        .map(|p| ((topic.to_string(), *p), 0))
-        .collect();
+    let from: Offsets = partitions.iter().map(|p| ((topic.to_string(), *p), 0)).collect();
     let messages = clients::read_committed_since(cfg, &from, timeout).await?;
     Ok(messages
         .into_iter()

@@ -60,16 +60,8 @@ impl Health {
             .map(|m| {
                 m.iter()
                     .map(|(k, e)| {
-                        let n = e
-                            .assignment
-                            .as_ref()
-                            .map(|a| a.assigned().len())
-                            .unwrap_or(0);
-                        (
-                            k.clone(),
-                            e.state.clone().unwrap_or(WorkerState::Starting),
-                            n,
-                        )
+                        let n = e.assignment.as_ref().map(|a| a.assigned().len()).unwrap_or(0);
+                        (k.clone(), e.state.clone().unwrap_or(WorkerState::Starting), n)
                     })
                     .collect()
             })
@@ -79,10 +71,7 @@ impl Health {
     /// Ready: every instance running with partitions assigned, none stopped.
     pub fn ready(&self) -> bool {
         let snap = self.snapshot();
-        !snap.is_empty()
-            && snap
-                .iter()
-                .all(|(_, s, n)| *s == WorkerState::Running && *n > 0)
+        !snap.is_empty() && snap.iter().all(|(_, s, n)| *s == WorkerState::Running && *n > 0)
     }
 }
 
@@ -115,16 +104,8 @@ pub async fn run(
         .iter()
         .find(|n| !shared.topology.workers.iter().any(|w| &w.name == *n))
     {
-        let known: Vec<&str> = shared
-            .topology
-            .workers
-            .iter()
-            .map(|w| w.name.as_str())
-            .collect();
-        return Err(format!(
-            "no worker named `{unknown}`; workers: {}",
-            known.join(", ")
-        ));
+        let known: Vec<&str> = shared.topology.workers.iter().map(|w| w.name.as_str()).collect();
+        return Err(format!("no worker named `{unknown}`; workers: {}", known.join(", ")));
     }
     let mut tasks = JoinSet::new();
     for w in selected {
@@ -172,9 +153,7 @@ async fn supervise(
         .await;
         let outcome = match built {
             Ok(worker) => {
-                shared
-                    .health
-                    .set(&id, WorkerState::Running, Some(worker.assignment()));
+                shared.health.set(&id, WorkerState::Running, Some(worker.assignment()));
                 restarts = 0;
                 worker.run(shutdown.clone()).await
             }
@@ -184,17 +163,13 @@ async fn supervise(
             Ok(()) => break,
             Err(e @ WorkerError::RetriesExhausted { .. }) => {
                 error!(worker = %id, "{e}; the worker stays stopped and reports unhealthy");
-                shared
-                    .health
-                    .set(&id, WorkerState::Stopped(e.to_string()), None);
+                shared.health.set(&id, WorkerState::Stopped(e.to_string()), None);
                 return;
             }
             Err(e) => {
                 restarts += 1;
                 error!(worker = %id, restarts, "{e}; restarting");
-                shared
-                    .health
-                    .set(&id, WorkerState::Restarting(e.to_string()), None);
+                shared.health.set(&id, WorkerState::Restarting(e.to_string()), None);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff.delay(restarts)) => {}
                     _ = shutdown.changed() => break,

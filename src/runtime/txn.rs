@@ -35,10 +35,7 @@ impl<'p> Outbox<'p> {
     pub async fn send(&mut self, out: Out<'_>) -> Result<(), KafkaError> {
         let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
         for (k, v) in out.headers {
-            headers = headers.insert(Header {
-                key: k,
-                value: Some(v),
-            });
+            headers = headers.insert(Header { key: k, value: Some(v) });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(out.topic).headers(headers);
         if let Some(p) = out.partition {

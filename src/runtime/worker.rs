@@ -51,9 +51,7 @@ pub enum WorkerError {
     },
     #[error("worker `{worker}`: {message}")]
     Setup { worker: String, message: String },
-    #[error(
-        "worker `{worker}`: gave up after {attempts} attempts on a transient failure ({code}): {message}"
-    )]
+    #[error("worker `{worker}`: gave up after {attempts} attempts on a transient failure ({code}): {message}")]
     RetriesExhausted {
         worker: String,
         attempts: u32,
@@ -172,10 +170,7 @@ struct AssignmentState {
 
 impl Assignment {
     pub fn assigned(&self) -> BTreeSet<(String, i32)> {
-        self.inner
-            .lock()
-            .map(|s| s.assigned.clone())
-            .unwrap_or_default()
+        self.inner.lock().map(|s| s.assigned.clone()).unwrap_or_default()
     }
 
     fn take_revoked(&self) -> Vec<(String, i32)> {
@@ -286,10 +281,7 @@ impl Worker {
         let transform = transforms::build(w).map_err(|e| setup(e.to_string()))?;
         let mut outputs = HashMap::new();
         for o in &w.outputs {
-            let schema = catalog
-                .latest(&o.schema)
-                .map_err(|e| setup(e.to_string()))?
-                .clone();
+            let schema = catalog.latest(&o.schema).map_err(|e| setup(e.to_string()))?.clone();
             outputs.insert(
                 o.name.clone(),
                 Output {
@@ -307,14 +299,9 @@ impl Worker {
             .map(|(_, p)| p + 1)
             .max()
             .unwrap_or(1);
-        state::ensure_changelogs(
-            &t.kafka,
-            &w.name,
-            &[DEDUPE_STORE, HELD_STORE, PARKED_STORE],
-            widest,
-        )
-        .await
-        .map_err(kafka_err)?;
+        state::ensure_changelogs(&t.kafka, &w.name, &[DEDUPE_STORE, HELD_STORE, PARKED_STORE], widest)
+            .await
+            .map_err(kafka_err)?;
         let assignment = Assignment::default();
         // One id per worker instance: the transactional id fences a zombie producer, the same
         // id as static group member lets a restarted instance resume without a rebalance wait.
@@ -328,12 +315,8 @@ impl Worker {
             },
         )
         .map_err(kafka_err)?;
-        let producer =
-            clients::transactional_producer(&t.kafka, &txn_id, KAFKA_TIMEOUT).map_err(kafka_err)?;
-        let dedupe = DedupeStore::new(
-            settings.dedupe_ttl.as_millis() as i64,
-            settings.dedupe_max_entries,
-        );
+        let producer = clients::transactional_producer(&t.kafka, &txn_id, KAFKA_TIMEOUT).map_err(kafka_err)?;
+        let dedupe = DedupeStore::new(settings.dedupe_ttl.as_millis() as i64, settings.dedupe_max_entries);
         Ok(Self {
             dedupe_topic: state::changelog_topic(&w.name, DEDUPE_STORE),
             held_topic: state::changelog_topic(&w.name, HELD_STORE),
@@ -366,12 +349,10 @@ impl Worker {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let name = self.settings.name.clone();
         let topics: Vec<&str> = self.settings.inputs.iter().map(String::as_str).collect();
-        self.consumer
-            .subscribe(&topics)
-            .map_err(|source| WorkerError::Kafka {
-                worker: name.clone(),
-                source,
-            })?;
+        self.consumer.subscribe(&topics).map_err(|source| WorkerError::Kafka {
+            worker: name.clone(),
+            source,
+        })?;
         // Records whose reference is already in mdm.xref must not be parked for want of it.
         let mut caught_up = self.xref.caught_up.clone();
         tokio::select! {
@@ -435,10 +416,7 @@ impl Worker {
                 }
                 Err(BatchError::Retry { code, message }) => {
                     failures += 1;
-                    self.metrics
-                        .retries
-                        .with_label_values(&[&name, &code])
-                        .inc();
+                    self.metrics.retries.with_label_values(&[&name, &code]).inc();
                     warn!(worker = %name, attempt = failures, %code, "batch aborted, will retry: {message}");
                     if let Err(e) = self.abort_and_rewind(&batch) {
                         break Err(WorkerError::Kafka {
@@ -542,15 +520,11 @@ impl Worker {
                     pending.parked_changes.push((coord, None));
                     pending.redriven += 1;
                 }
-                self.process(m, now, true, &mut outbox, &mut pending)
-                    .await?;
+                self.process(m, now, true, &mut outbox, &mut pending).await?;
                 continue;
             }
-            self.process(m, now, false, &mut outbox, &mut pending)
-                .await?;
-            let next = offsets
-                .entry((m.topic().to_string(), m.partition()))
-                .or_insert(0);
+            self.process(m, now, false, &mut outbox, &mut pending).await?;
+            let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
             *next = (*next).max(m.offset() + 1);
         }
         let mut tpl = TopicPartitionList::new();
@@ -558,22 +532,17 @@ impl Worker {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .map_err(classify)?;
         }
-        let group = self
-            .consumer
-            .group_metadata()
-            .ok_or_else(|| BatchError::Retry {
-                code: "NO_GROUP".into(),
-                message: "consumer has no group metadata yet".into(),
-            })?;
+        let group = self.consumer.group_metadata().ok_or_else(|| BatchError::Retry {
+            code: "NO_GROUP".into(),
+            message: "consumer has no group metadata yet".into(),
+        })?;
         outbox.flush().await.map_err(classify)?;
         if redrive.is_none() {
             self.producer
                 .send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT)
                 .map_err(classify)?;
         }
-        self.producer
-            .commit_transaction(KAFKA_TIMEOUT)
-            .map_err(classify)?;
+        self.producer.commit_transaction(KAFKA_TIMEOUT).map_err(classify)?;
         self.count_txn("committed");
         self.apply(pending);
         Ok(())
@@ -591,12 +560,7 @@ impl Worker {
             .headers()
             .map(|h| {
                 h.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
-                        )
-                    })
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
                     .collect()
             })
             .unwrap_or_default();
@@ -613,30 +577,11 @@ impl Worker {
 
         if self.settings.sequenced_dead_letters
             && let Some(key) = raw.key
-            && let Some(entry) = self
-                .held
-                .get(key)
-                .or_else(|| pending.held.get(key).map(|(_, e)| e))
+            && let Some(entry) = self.held.get(key).or_else(|| pending.held.get(key).map(|(_, e)| e))
         {
-            let reference = format!(
-                "{}:{}:{} {}",
-                entry.topic, entry.partition, entry.offset, entry.code
-            );
-            let h = dlq::parked_headers(
-                &raw,
-                &self.settings.name,
-                "held-behind-dead-letter",
-                &reference,
-            );
-            send(
-                outbox,
-                &self.settings.parked_topic,
-                None,
-                raw.key,
-                raw.payload,
-                &h,
-            )
-            .await?;
+            let reference = format!("{}:{}:{} {}", entry.topic, entry.partition, entry.offset, entry.code);
+            let h = dlq::parked_headers(&raw, &self.settings.name, "held-behind-dead-letter", &reference);
+            send(outbox, &self.settings.parked_topic, None, raw.key, raw.payload, &h).await?;
             pending.held_count += 1;
             return Ok(());
         }
@@ -658,11 +603,7 @@ impl Worker {
 
         let applied = {
             // Held only while the (synchronous) transform runs, never across an await.
-            let table = self
-                .xref
-                .table
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             self.transform.apply(
                 &raw,
                 &Context {
@@ -689,23 +630,15 @@ impl Worker {
                     "NO_OUTPUT",
                     format!("worker has no [[worker.output]] named `{}`", e.output),
                 );
-                return self
-                    .fail(&raw, f, Some(&transformed), now, outbox, pending)
-                    .await;
+                return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
             };
             let topic = match out.topic_for(&e.record) {
                 Ok(t) => t.to_string(),
                 Err(f) => {
-                    return self
-                        .fail(&raw, f, Some(&transformed), now, outbox, pending)
-                        .await;
+                    return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
                 }
             };
-            match self
-                .codec
-                .encode_record(&topic, &out.schema, &e.record)
-                .await
-            {
+            match self.codec.encode_record(&topic, &out.schema, &e.record).await {
                 Ok(bytes) => encoded.push((topic, bytes, e.record.meta().clone())),
                 Err(err) if err.is_transient() => {
                     return Err(BatchError::Retry {
@@ -715,9 +648,7 @@ impl Worker {
                 }
                 Err(err) => {
                     let f = Failure::poison("SCHEMA_VIOLATION", err.to_string());
-                    return self
-                        .fail(&raw, f, Some(&transformed), now, outbox, pending)
-                        .await;
+                    return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
                 }
             }
         }
@@ -731,10 +662,7 @@ impl Worker {
                     header::OUTPUT_CORRELATION_ID.to_string(),
                     meta.correlation_id.as_bytes().to_vec(),
                 ),
-                (
-                    header::OUTPUT_EVENT_ID.to_string(),
-                    meta.event_id.as_bytes().to_vec(),
-                ),
+                (header::OUTPUT_EVENT_ID.to_string(), meta.event_id.as_bytes().to_vec()),
             ];
             send(
                 outbox,
@@ -784,13 +712,11 @@ impl Worker {
             }),
             ErrorClass::MissingMasterData => {
                 let reference = f.missing_ref.clone().unwrap_or_default();
-                self.park(raw, &reference, "missing-master-data", outbox, pending)
-                    .await
+                self.park(raw, &reference, "missing-master-data", outbox, pending).await
             }
             ErrorClass::Business | ErrorClass::Poison => {
                 let correlation = transformed.map(|t| t.correlation_id.as_str());
-                let mut h =
-                    dlq::dead_letter_headers(raw, &self.settings.name, &f, 1, now, correlation);
+                let mut h = dlq::dead_letter_headers(raw, &self.settings.name, &f, 1, now, correlation);
                 if let Some(t) = transformed {
                     h.push((
                         header::IDEMPOTENCY_KEY.to_string(),
@@ -799,15 +725,7 @@ impl Worker {
                 }
                 warn!(worker = %self.settings.name, code = f.code, class = %f.class, topic = raw.topic,
                       partition = raw.partition, offset = raw.offset, "dead letter: {}", f.message);
-                send(
-                    outbox,
-                    &self.settings.dead_letter_topic,
-                    None,
-                    raw.key,
-                    raw.payload,
-                    &h,
-                )
-                .await?;
+                send(outbox, &self.settings.dead_letter_topic, None, raw.key, raw.payload, &h).await?;
                 *pending.dead_letters.entry(f.code).or_default() += 1;
                 if self.settings.sequenced_dead_letters
                     && let Some(key) = raw.key
@@ -820,15 +738,7 @@ impl Worker {
                     };
                     let cp = raw.partition % self.changelog_partitions;
                     let value = serde_json::to_vec(&entry).unwrap_or_default();
-                    send(
-                        outbox,
-                        &self.held_topic,
-                        Some(cp),
-                        Some(key),
-                        Some(&value),
-                        &[],
-                    )
-                    .await?;
+                    send(outbox, &self.held_topic, Some(cp), Some(key), Some(&value), &[]).await?;
                     pending.held.insert(key.to_vec(), (cp, entry));
                 }
                 Ok(())
@@ -847,15 +757,7 @@ impl Worker {
         pending: &mut Pending,
     ) -> Result<(), BatchError> {
         let h = dlq::parked_headers(raw, &self.settings.name, reason, reference);
-        send(
-            outbox,
-            &self.settings.parked_topic,
-            None,
-            raw.key,
-            raw.payload,
-            &h,
-        )
-        .await?;
+        send(outbox, &self.settings.parked_topic, None, raw.key, raw.payload, &h).await?;
         let entry = ParkedEntry {
             reference: reference.to_string(),
             key: raw.key.map(<[u8]>::to_vec),
@@ -875,13 +777,9 @@ impl Worker {
         )
         .await?;
         if let Some(k) = raw.key {
-            pending
-                .parked_keys
-                .insert(k.to_vec(), reference.to_string());
+            pending.parked_keys.insert(k.to_vec(), reference.to_string());
         }
-        pending
-            .parked_changes
-            .push((entry.coordinates(), Some((cp, entry))));
+        pending.parked_changes.push((entry.coordinates(), Some((cp, entry))));
         pending.parked += 1;
         debug!(worker = %self.settings.name, reference, reason, "parked");
         Ok(())
@@ -890,20 +788,14 @@ impl Worker {
     /// References that parked records wait for and that the cross-reference now has.
     fn ready_references(&mut self) -> Vec<String> {
         let mut arrived = false;
-        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
-            self.arrivals.try_recv()
-        {
+        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = self.arrivals.try_recv() {
             arrived = true;
         }
         if !(arrived || self.recheck_parked) || self.parked.is_empty() {
             return Vec::new();
         }
         self.recheck_parked = false;
-        let table = self
-            .xref
-            .table
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.parked
             .references()
             .into_iter()
@@ -918,8 +810,7 @@ impl Worker {
         if entries.is_empty() {
             return Ok(());
         }
-        let coords: Vec<(String, i32, i64)> =
-            entries.iter().map(ParkedEntry::coordinates).collect();
+        let coords: Vec<(String, i32, i64)> = entries.iter().map(ParkedEntry::coordinates).collect();
         let records = clients::fetch_records(&self.kafka, &coords, KAFKA_TIMEOUT)
             .await
             .map_err(classify)?;
@@ -961,16 +852,12 @@ impl Worker {
             m.produced.with_label_values(&[w, &topic]).inc_by(n);
         }
         for ((topic, class, code), n) in pending.failed {
-            m.failed
-                .with_label_values(&[w, &topic, class, code])
-                .inc_by(n);
+            m.failed.with_label_values(&[w, &topic, class, code]).inc_by(n);
         }
         for (code, n) in pending.dead_letters {
             m.dead_letters.with_label_values(&[w, code]).inc_by(n);
         }
-        m.duplicates
-            .with_label_values(&[w])
-            .inc_by(pending.duplicates);
+        m.duplicates.with_label_values(&[w]).inc_by(pending.duplicates);
         m.held.with_label_values(&[w]).inc_by(pending.held_count);
         m.parked.with_label_values(&[w]).inc_by(pending.parked);
         m.redriven.with_label_values(&[w]).inc_by(pending.redriven);
@@ -998,21 +885,17 @@ impl Worker {
         self.count_txn("aborted");
         let mut first: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for m in batch {
-            first
-                .entry((m.topic(), m.partition()))
-                .or_insert(m.offset());
+            first.entry((m.topic(), m.partition())).or_insert(m.offset());
         }
         let assigned = self.assignment.assigned();
         for ((topic, partition), offset) in first {
             if !assigned.contains(&(topic.to_string(), partition)) {
                 continue; // revoked: its new owner starts from the committed offset
             }
-            if let Err(e) = self.consumer.seek(
-                topic,
-                partition,
-                Offset::Offset(offset),
-                Duration::from_secs(10),
-            ) {
+            if let Err(e) = self
+                .consumer
+                .seek(topic, partition, Offset::Offset(offset), Duration::from_secs(10))
+            {
                 warn!(topic, partition, offset, error = %e, "seek back failed");
             }
         }
@@ -1065,15 +948,13 @@ impl Worker {
                 .apply_changelog(&r.key, r.value.as_deref(), r.partition, now);
         }
         for r in &held {
-            self.held
-                .apply_changelog(&r.key, r.value.as_deref(), r.partition);
+            self.held.apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
         let parked = state::restore(&self.kafka, &self.parked_changelog, &parts, KAFKA_TIMEOUT)
             .await
             .map_err(classify)?;
         for r in &parked {
-            self.parked
-                .apply_changelog(&r.key, r.value.as_deref(), r.partition);
+            self.parked.apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
         self.recheck_parked = !self.parked.is_empty();
         info!(worker = %self.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");

@@ -44,11 +44,7 @@ impl Xref {
 
 /// Starts the feed task; the returned handle's `caught_up` turns true once the topic's current
 /// end has been read.
-pub fn start(
-    cfg: &KafkaConfig,
-    topic: &str,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<Xref, KafkaError> {
+pub fn start(cfg: &KafkaConfig, topic: &str, mut shutdown: watch::Receiver<bool>) -> Result<Xref, KafkaError> {
     let table = Arc::new(RwLock::new(XrefTable::default()));
     let (arrivals, _) = broadcast::channel(4096);
     let (ready_tx, caught_up) = watch::channel(false);

@@ -50,8 +50,7 @@ impl Meta {
 }
 
 /// Namespace of syncline's UUIDv5 event ids (fixed forever: changing it changes every id).
-const EVENT_ID_NAMESPACE: uuid::Uuid =
-    uuid::Uuid::from_u128(0x6f1c_2a57_3d0e_4b8f_9a61_52c7_e0d4_b913);
+const EVENT_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a57_3d0e_4b8f_9a61_52c7_e0d4_b913);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Address {
@@ -326,8 +325,7 @@ impl CanonicalRecord {
     }
 
     /// Fields `route_by` accepts, for config validation messages.
-    pub const ROUTE_FIELDS: [&'static str; 4] =
-        ["legal_entity", "sales_org", "erp_instance", "currency"];
+    pub const ROUTE_FIELDS: [&'static str; 4] = ["legal_entity", "sales_org", "erp_instance", "currency"];
 }
 
 /// Days since 1970-01-01 for an Avro `date`.

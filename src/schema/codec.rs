@@ -111,12 +111,7 @@ impl Codec {
     }
 
     /// Encodes a generic Avro value (used by tests and tools that hold no Rust type).
-    pub async fn encode_value(
-        &self,
-        topic: &str,
-        schema: &SchemaVersion,
-        value: Value,
-    ) -> Result<Vec<u8>, CodecError> {
+    pub async fn encode_value(&self, topic: &str, schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, CodecError> {
         let writer = self.writer(topic, schema).await?;
         let encode_err = |e: apache_avro::Error| CodecError::Encode {
             record: schema.record.clone(),
@@ -129,9 +124,7 @@ impl Codec {
         let mut out = Vec::with_capacity(256);
         out.push(MAGIC_BYTE);
         out.extend_from_slice(&writer.id.to_be_bytes());
-        datum_writer
-            .write_value_ref(&mut out, &resolved)
-            .map_err(encode_err)?;
+        datum_writer.write_value_ref(&mut out, &resolved).map_err(encode_err)?;
         Ok(out)
     }
 
@@ -146,11 +139,7 @@ impl Codec {
             return Ok(w);
         }
         let subject = format!("{topic}-value");
-        let supplied = SuppliedSchema::new(
-            Some(schema.full_name()),
-            SchemaType::Avro,
-            schema.raw.clone(),
-        );
+        let supplied = SuppliedSchema::new(Some(schema.full_name()), SchemaType::Avro, schema.raw.clone());
         let registered = post_schema(&self.settings, subject.clone(), supplied)
             .await
             .map_err(|e| registry_error(&subject, e))?;
@@ -165,11 +154,7 @@ impl Codec {
     }
 
     /// Decodes wire-format bytes into `T`, resolving the writer schema to `reader`.
-    pub async fn decode<T: Canonical>(
-        &self,
-        bytes: &[u8],
-        reader: &SchemaVersion,
-    ) -> Result<T, CodecError> {
+    pub async fn decode<T: Canonical>(&self, bytes: &[u8], reader: &SchemaVersion) -> Result<T, CodecError> {
         let value = self.decode_value(bytes, Some(&reader.schema)).await?;
         apache_avro::from_value::<T>(&value).map_err(|e| CodecError::Shape {
             record: T::RECORD.to_string(),
@@ -178,11 +163,7 @@ impl Codec {
     }
 
     /// Decodes into a generic value; with `reader`, resolved to it (Avro schema resolution).
-    pub async fn decode_value(
-        &self,
-        bytes: &[u8],
-        reader: Option<&Schema>,
-    ) -> Result<Value, CodecError> {
+    pub async fn decode_value(&self, bytes: &[u8], reader: Option<&Schema>) -> Result<Value, CodecError> {
         let (id, mut payload) = split_header(bytes)?;
         let writer = self.decoder.get_schema(id).await.map_err(|e| {
             if e.retriable {
@@ -195,9 +176,7 @@ impl Codec {
             id,
             message: error_chain(&e),
         };
-        let mut builder = GenericDatumReader::builder(&writer.parsed)
-            .build()
-            .map_err(malformed)?;
+        let mut builder = GenericDatumReader::builder(&writer.parsed).build().map_err(malformed)?;
         if let Some(reader) = reader {
             builder = GenericDatumReader::builder(&writer.parsed)
                 .reader_schema(reader)
@@ -246,10 +225,7 @@ mod tests {
     #[test]
     fn header_errors_are_specific() {
         assert_eq!(split_header(&[]), Err(CodecError::Empty));
-        assert_eq!(
-            split_header(&[1, 0, 0, 0, 1]),
-            Err(CodecError::WrongMagic(1))
-        );
+        assert_eq!(split_header(&[1, 0, 0, 0, 1]), Err(CodecError::WrongMagic(1)));
         assert_eq!(split_header(&[0, 0, 1]), Err(CodecError::Truncated(3)));
         assert_eq!(split_header(&[0, 0, 0, 1, 2, 9]), Ok((258, &[9u8][..])));
     }

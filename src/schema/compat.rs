@@ -96,23 +96,15 @@ fn check_shape(record: &str, version: u32, schema: &Schema, meta: Option<&Schema
         return out;
     };
     if r.name.namespace() != Some(NAMESPACE) {
-        push(format!(
-            "namespace is {:?}, must be `{NAMESPACE}`",
-            r.name.namespace()
-        ));
+        push(format!("namespace is {:?}, must be `{NAMESPACE}`", r.name.namespace()));
     }
     match r.fields.iter().find(|f| f.name == "meta") {
-        None => push(
-            "has no `meta` field; every canonical record carries the shared meta record".into(),
-        ),
+        None => push("has no `meta` field; every canonical record carries the shared meta record".into()),
         Some(field) => {
             if let Some(meta) = meta
                 && field.schema.canonical_form() != meta.canonical_form()
             {
-                push(
-                    "its `meta` record differs from schemas/_shared/meta.avsc; copy it from there"
-                        .into(),
-                );
+                push("its `meta` record differs from schemas/_shared/meta.avsc; copy it from there".into());
             }
         }
     }

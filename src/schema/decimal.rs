@@ -67,10 +67,7 @@ impl<const SCALE: u32> Dec<SCALE> {
     }
 
     /// Product, re-checked against this type's scale (e.g. quantity x price into money).
-    pub fn checked_mul<const A: u32, const B: u32>(
-        a: Dec<A>,
-        b: Dec<B>,
-    ) -> Result<Self, DecimalError> {
+    pub fn checked_mul<const A: u32, const B: u32>(a: Dec<A>, b: Dec<B>) -> Result<Self, DecimalError> {
         let product = a.0.checked_mul(b.0).ok_or_else(|| DecimalError::TooLarge {
             value: format!("{} x {}", a.0, b.0),
         })?;
@@ -78,12 +75,9 @@ impl<const SCALE: u32> Dec<SCALE> {
     }
 
     pub fn checked_add(self, other: Self) -> Result<Self, DecimalError> {
-        let sum = self
-            .0
-            .checked_add(other.0)
-            .ok_or_else(|| DecimalError::TooLarge {
-                value: format!("{} + {}", self.0, other.0),
-            })?;
+        let sum = self.0.checked_add(other.0).ok_or_else(|| DecimalError::TooLarge {
+            value: format!("{} + {}", self.0, other.0),
+        })?;
         Self::new(sum)
     }
 
@@ -118,10 +112,8 @@ impl<const SCALE: u32> Dec<SCALE> {
         let mut full = [fill; 16];
         full[16 - bytes.len()..].copy_from_slice(bytes);
         let unscaled = i128::from_be_bytes(full);
-        let value = Decimal::try_from_i128_with_scale(unscaled, SCALE).map_err(|_| {
-            DecimalError::TooLarge {
-                value: unscaled.to_string(),
-            }
+        let value = Decimal::try_from_i128_with_scale(unscaled, SCALE).map_err(|_| DecimalError::TooLarge {
+            value: unscaled.to_string(),
         })?;
         Self::new(value)
     }
@@ -219,10 +211,7 @@ mod tests {
             "10000000000000000.00".parse::<Money>(),
             Err(DecimalError::TooLarge { .. })
         ));
-        assert!(matches!(
-            "12,5".parse::<Money>(),
-            Err(DecimalError::NotANumber(_))
-        ));
+        assert!(matches!("12,5".parse::<Money>(), Err(DecimalError::NotANumber(_))));
         assert!(Money::from_avro_bytes(&[0u8; 17]).is_err());
     }
 

@@ -27,18 +27,12 @@ where
     T::Err: std::fmt::Debug,
 {
     // Literals below are fixed and valid; a bad one is a programming error caught by tests.
-    text.parse()
-        .unwrap_or_else(|e| panic!("example literal {text}: {e:?}"))
+    text.parse().unwrap_or_else(|e| panic!("example literal {text}: {e:?}"))
 }
 
 pub fn sales_order(order_id: &str, at_ms: i64) -> SalesOrder {
     SalesOrder {
-        meta: meta(
-            order_id,
-            "salesforce",
-            "e1c1a6f2-0d5b-4d5e-9a3c-1f0e8a1b2c3d",
-            at_ms,
-        ),
+        meta: meta(order_id, "salesforce", "e1c1a6f2-0d5b-4d5e-9a3c-1f0e8a1b2c3d", at_ms),
         order_id: order_id.to_string(),
         order_number: Some("00000123".into()),
         erp_instance: "erp-na".into(),
@@ -82,8 +76,7 @@ pub fn order_status(order_id: &str, status: OrderStatusCode, at_ms: i64) -> Orde
         status,
         status_at: at_ms,
         reason: None,
-        hold_reason: (status == OrderStatusCode::CreditHold)
-            .then(|| "credit limit exceeded".into()),
+        hold_reason: (status == OrderStatusCode::CreditHold).then(|| "credit limit exceeded".into()),
         expected_delivery_date: Some(20_790),
     }
 }

@@ -22,11 +22,7 @@ pub enum RegistryError {
     #[error("schema registry at {url} is unreachable: {message}")]
     Unreachable { url: String, message: String },
     #[error("schema registry answered {status} to {what}: {body}")]
-    Refused {
-        what: String,
-        status: u16,
-        body: String,
-    },
+    Refused { what: String, status: u16, body: String },
     #[error("invalid registry settings: {0}")]
     Settings(String),
     #[error(transparent)]
@@ -41,9 +37,7 @@ pub fn sr_settings(cfg: &RegistryConfig) -> Result<SrSettings, RegistryError> {
     if let Some(user) = &cfg.username {
         builder.set_basic_authorization(user, cfg.password.as_deref());
     }
-    builder
-        .build()
-        .map_err(|e| RegistryError::Settings(error_chain(&e)))
+    builder.build().map_err(|e| RegistryError::Settings(error_chain(&e)))
 }
 
 /// Thin REST client for administration.
@@ -114,10 +108,7 @@ impl RegistryClient {
         Ok((status, text))
     }
 
-    fn ok<T: serde::de::DeserializeOwned>(
-        what: &str,
-        (status, body): (u16, String),
-    ) -> Result<T, RegistryError> {
+    fn ok<T: serde::de::DeserializeOwned>(what: &str, (status, body): (u16, String)) -> Result<T, RegistryError> {
         if !(200..300).contains(&status) {
             return Err(RegistryError::Refused {
                 what: what.to_string(),
@@ -243,8 +234,7 @@ pub async fn register_all(
             Some(id) => (id, false),
             None => (client.register(&subject, &latest.raw).await?, true),
         };
-        let compatibility_changed =
-            client.compatibility(&subject).await?.as_deref() != Some("BACKWARD");
+        let compatibility_changed = client.compatibility(&subject).await?.as_deref() != Some("BACKWARD");
         if compatibility_changed {
             client.set_compatibility(&subject, "BACKWARD").await?;
         }

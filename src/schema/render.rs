@@ -20,31 +20,24 @@ pub fn to_json(value: &Value, schema: &Schema) -> Json {
         (Value::String(s), _) | (Value::Enum(_, s), _) => json!(s),
         (Value::Uuid(u), _) => json!(u.to_string()),
         (Value::Date(days), _) => {
-            let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).and_then(|epoch| {
-                epoch.checked_add_signed(chrono::Duration::days(i64::from(*days)))
-            });
+            let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(*days))));
             date.map(|d| json!(d.to_string())).unwrap_or(json!(days))
         }
         (Value::TimestampMillis(ms), _) => chrono::DateTime::from_timestamp_millis(*ms)
             .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
             .unwrap_or(json!(ms)),
-        (Value::Decimal(d), Schema::Decimal(DecimalSchema { scale, .. })) => {
-            match <Vec<u8>>::try_from(d) {
-                Ok(bytes) => json!(decimal_string(&bytes, *scale as u32)),
-                Err(_) => json!("<decimal>"),
-            }
-        }
+        (Value::Decimal(d), Schema::Decimal(DecimalSchema { scale, .. })) => match <Vec<u8>>::try_from(d) {
+            Ok(bytes) => json!(decimal_string(&bytes, *scale as u32)),
+            Err(_) => json!("<decimal>"),
+        },
         (Value::Bytes(b), _) | (Value::Fixed(_, b), _) => json!(format!("<{} bytes>", b.len())),
         (Value::Union(i, inner), Schema::Union(u)) => to_json(inner, branch(u, *i)),
         (Value::Union(_, inner), _) => to_json(inner, schema),
-        (Value::Array(items), Schema::Array(a)) => {
-            Json::Array(items.iter().map(|v| to_json(v, &a.items)).collect())
+        (Value::Array(items), Schema::Array(a)) => Json::Array(items.iter().map(|v| to_json(v, &a.items)).collect()),
+        (Value::Map(m), Schema::Map(s)) => {
+            Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v, &s.types))).collect())
         }
-        (Value::Map(m), Schema::Map(s)) => Json::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), to_json(v, &s.types)))
-                .collect(),
-        ),
         (Value::Record(fields), Schema::Record(r)) => {
             let mut out = Map::new();
             for (name, v) in fields {
@@ -105,10 +98,7 @@ mod tests {
             ),
             ("day".into(), Value::Date(20_783)),
             ("at".into(), Value::TimestampMillis(0)),
-            (
-                "note".into(),
-                Value::Union(1, Box::new(Value::String("n".into()))),
-            ),
+            ("note".into(), Value::Union(1, Box::new(Value::String("n".into())))),
         ]);
         let j = to_json(&value, &schema);
         assert_eq!(j["amount"], "-12.34");

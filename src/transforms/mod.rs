@@ -6,14 +6,17 @@
 //! I/O or keep state between records (the runtime owns state).
 
 pub mod currency;
+pub mod customer;
 pub mod order_status;
 pub mod order_submission;
+pub mod order_to_cash;
 
 use crate::adapters::RawRecord;
 use crate::config::WorkerConfig;
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, Meta};
 use crate::xref::XrefLookup;
+use order_to_cash::{Flow, OrderToCash};
 
 /// What a transform is called in `topology.toml` and which named outputs it emits.
 #[derive(Debug, Clone, Copy)]
@@ -106,9 +109,7 @@ pub trait Transform: Send + Sync {
 pub enum BuildError {
     #[error("worker `{worker}`: transform `{transform}` is not available in this build")]
     NotAvailable { worker: String, transform: String },
-    #[error(
-        "worker `{worker}`: transform `{transform}` cannot read adapter `{adapter}`; it reads: {valid}"
-    )]
+    #[error("worker `{worker}`: transform `{transform}` cannot read adapter `{adapter}`; it reads: {valid}")]
     WrongAdapter {
         worker: String,
         transform: String,
@@ -133,9 +134,21 @@ pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
     }
     let erp_profile = crate::adapters::erp::Profile::by_name(&worker.adapter);
     match (spec.name, erp_profile) {
-        ("erp_order_events", Some(profile)) => {
-            Ok(Box::new(order_status::ErpOrderEvents { profile }))
-        }
+        ("erp_order_events", Some(profile)) => Ok(Box::new(order_status::ErpOrderEvents { profile })),
+        ("order_submission", None) => Ok(Box::new(order_submission::OrderSubmission)),
+        ("account_changes", None) => Ok(Box::new(customer::AccountChanges)),
+        ("erp_delivery_events", Some(profile)) => Ok(Box::new(OrderToCash {
+            profile,
+            flow: Flow::Delivery,
+        })),
+        ("erp_billing_events", Some(profile)) => Ok(Box::new(OrderToCash {
+            profile,
+            flow: Flow::Billing,
+        })),
+        ("erp_payment_events", Some(profile)) => Ok(Box::new(OrderToCash {
+            profile,
+            flow: Flow::Payment,
+        })),
         _ => Err(BuildError::NotAvailable {
             worker: worker.name.clone(),
             transform: worker.transform.clone(),

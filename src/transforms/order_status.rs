@@ -77,9 +77,7 @@ pub fn status_record(
 
 /// The Salesforce order id an ERP event refers to; without it nothing can be correlated.
 pub fn salesforce_order_id(event: &ErpEvent) -> Result<String, Failure> {
-    let path = event
-        .field(Field::SalesforceOrderId)
-        .unwrap_or("salesforce_order_id");
+    let path = event.field(Field::SalesforceOrderId).unwrap_or("salesforce_order_id");
     json::opt_str(&event.data, path)?.ok_or_else(|| {
         Failure::business(
             "MISSING_ORDER_REFERENCE",
@@ -197,18 +195,12 @@ mod tests {
     fn wrong_events_fail_with_codes() {
         let t = ErpOrderEvents { profile: &GENERIC };
         let unknown = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.teleported","time":"2025-11-26T10:00:00Z","data":{}}"#;
-        assert_eq!(
-            t.apply(&raw(unknown), &ctx(0)).unwrap_err().code,
-            "UNKNOWN_EVENT_TYPE"
-        );
+        assert_eq!(t.apply(&raw(unknown), &ctx(0)).unwrap_err().code, "UNKNOWN_EVENT_TYPE");
         let no_ref = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.accepted","time":"2025-11-26T10:00:00Z","data":{"erp_order_id":"1"}}"#;
         assert_eq!(
             t.apply(&raw(no_ref), &ctx(0)).unwrap_err().code,
             "MISSING_ORDER_REFERENCE"
         );
-        assert_eq!(
-            t.apply(&raw(b"not json"), &ctx(0)).unwrap_err().code,
-            "INVALID_JSON"
-        );
+        assert_eq!(t.apply(&raw(b"not json"), &ctx(0)).unwrap_err().code, "INVALID_JSON");
     }
 }

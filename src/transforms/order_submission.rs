@@ -106,10 +106,7 @@ impl Transform for OrderSubmission {
 }
 
 fn missing(field: &str) -> Failure {
-    Failure::poison(
-        "MISSING_FIELD",
-        format!("required field `{field}` is missing"),
-    )
+    Failure::poison("MISSING_FIELD", format!("required field `{field}` is missing"))
 }
 
 fn field_str(e: &SfEvent, name: &str) -> Result<Option<String>, Failure> {
@@ -137,8 +134,7 @@ fn map_order(
     meta: Meta,
 ) -> Result<SalesOrder, Failure> {
     let account_id = field_str(e, names.account)?.ok_or_else(|| missing(names.account))?;
-    let legal_entity =
-        field_str(e, "Legal_Entity__c")?.ok_or_else(|| missing("Legal_Entity__c"))?;
+    let legal_entity = field_str(e, "Legal_Entity__c")?.ok_or_else(|| missing("Legal_Entity__c"))?;
     let currency = field_str(e, names.currency)?.ok_or_else(|| missing(names.currency))?;
     if !currency::is_known(&currency) {
         return Err(Failure::business(
@@ -164,7 +160,9 @@ fn map_order(
         .ok_or_else(|| {
             Failure::business(
                 "MISSING_PAYMENT_TERMS",
-                format!("order {order_id} has no payment terms and account {account_id} has none in the cross-reference"),
+                format!(
+                    "order {order_id} has no payment terms and account {account_id} has none in the cross-reference"
+                ),
             )
         })?;
     let lines = map_lines(e, xref)?;
@@ -175,8 +173,7 @@ fn map_order(
             .map_err(|err| Failure::business("INVALID_AMOUNT", err.to_string()))?;
     }
     if let Some(declared) = e.field("Total_Amount__c") {
-        let declared: Money =
-            json::req_dec(&serde_json::json!({ "t": declared }), "t", "INVALID_AMOUNT")?;
+        let declared: Money = json::req_dec(&serde_json::json!({ "t": declared }), "t", "INVALID_AMOUNT")?;
         if declared != total {
             return Err(Failure::business(
                 "TOTAL_MISMATCH",
@@ -223,12 +220,8 @@ fn ship_to(e: &SfEvent) -> Result<Option<Address>, Failure> {
 
 fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, Failure> {
     let raw_lines = match e.field("Lines__c") {
-        Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|err| {
-            Failure::poison(
-                "INVALID_JSON",
-                format!("Lines__c is not a JSON array: {err}"),
-            )
-        })?,
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+            .map_err(|err| Failure::poison("INVALID_JSON", format!("Lines__c is not a JSON array: {err}")))?,
         Some(v) => v.clone(),
         None => {
             return Err(Failure::business(
@@ -238,16 +231,10 @@ fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, 
         }
     };
     let Value::Array(items) = raw_lines else {
-        return Err(Failure::poison(
-            "WRONG_TYPE",
-            "Lines__c must be a JSON array",
-        ));
+        return Err(Failure::poison("WRONG_TYPE", "Lines__c must be a JSON array"));
     };
     if items.is_empty() {
-        return Err(Failure::business(
-            "INVALID_ORDER_LINES",
-            "the order has no lines",
-        ));
+        return Err(Failure::business("INVALID_ORDER_LINES", "the order has no lines"));
     }
     let mut lines = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
@@ -260,10 +247,7 @@ fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, 
         if !sf_qty.is_positive() {
             return Err(Failure::business(
                 "INVALID_QUANTITY",
-                format!(
-                    "{} is {sf_qty}; quantities must be positive",
-                    at("Quantity")
-                ),
+                format!("{} is {sf_qty}; quantities must be positive", at("Quantity")),
             ));
         }
         let price: UnitPrice = json::req_dec(item, "UnitPrice", "INVALID_AMOUNT")?;
@@ -319,10 +303,7 @@ fn convert(
     xref: &dyn XrefLookup,
 ) -> Result<(Quantity, String, UnitPrice), Failure> {
     let uom_ref = xref::reference("uom", sf_unit);
-    let Some(XrefEntry::Uom {
-        erp_unit, factor, ..
-    }) = xref.get(&uom_ref)
-    else {
+    let Some(XrefEntry::Uom { erp_unit, factor, .. }) = xref.get(&uom_ref) else {
         return Err(Failure::missing(
             uom_ref,
             format!("no conversion from Salesforce unit `{sf_unit}` to an ERP unit"),
@@ -331,18 +312,12 @@ fn convert(
     let factor: Dec<6> = factor
         .parse()
         .map_err(|e| Failure::business("INVALID_UOM_FACTOR", format!("uom:{sf_unit}: {e}")))?;
-    let quantity = Quantity::checked_mul(qty, factor).map_err(|e| {
-        Failure::business(
-            "INVALID_QUANTITY",
-            format!("{qty} {sf_unit} in {erp_unit}: {e}"),
-        )
-    })?;
-    let per_unit = price.value().checked_div(factor.value()).ok_or_else(|| {
-        Failure::business(
-            "INVALID_UOM_FACTOR",
-            format!("uom:{sf_unit}: division by {factor}"),
-        )
-    })?;
+    let quantity = Quantity::checked_mul(qty, factor)
+        .map_err(|e| Failure::business("INVALID_QUANTITY", format!("{qty} {sf_unit} in {erp_unit}: {e}")))?;
+    let per_unit = price
+        .value()
+        .checked_div(factor.value())
+        .ok_or_else(|| Failure::business("INVALID_UOM_FACTOR", format!("uom:{sf_unit}: division by {factor}")))?;
     let unit_price = UnitPrice::new(per_unit).map_err(|e| {
         Failure::business(
             "AMOUNT_PRECISION",

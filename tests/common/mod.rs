@@ -16,16 +16,14 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn kafka() -> KafkaConfig {
     KafkaConfig {
-        bootstrap_servers: std::env::var("SYNCLINE_BOOTSTRAP")
-            .unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        bootstrap_servers: std::env::var("SYNCLINE_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into()),
         properties: BTreeMap::new(),
     }
 }
 
 pub fn registry() -> RegistryConfig {
     RegistryConfig {
-        url: std::env::var("SYNCLINE_REGISTRY_URL")
-            .unwrap_or_else(|_| "http://127.0.0.1:8081/apis/ccompat/v7".into()),
+        url: std::env::var("SYNCLINE_REGISTRY_URL").unwrap_or_else(|_| "http://127.0.0.1:8081/apis/ccompat/v7".into()),
         username: None,
         password: None,
         timeout: "5s".into(),
@@ -57,14 +55,12 @@ pub async fn topics(names: &[&str], partitions: i32) {
             compacted: false,
         })
         .collect();
-    clients::ensure_topics(&kafka(), &specs)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "the Kafka broker at {} must be running (make test starts it): {e}",
-                kafka().bootstrap_servers
-            )
-        });
+    clients::ensure_topics(&kafka(), &specs).await.unwrap_or_else(|e| {
+        panic!(
+            "the Kafka broker at {} must be running (make test starts it): {e}",
+            kafka().bootstrap_servers
+        )
+    });
 }
 
 use std::sync::Arc;
@@ -142,13 +138,7 @@ schema = "order_status"
 
     pub async fn create_topics(&self, partitions: i32) {
         topics(
-            &[
-                &self.input,
-                &self.output,
-                &self.dlq,
-                &self.parked,
-                &self.xref,
-            ],
+            &[&self.input, &self.output, &self.dlq, &self.parked, &self.xref],
             partitions,
         )
         .await;
@@ -203,19 +193,15 @@ pub async fn produce_with_headers(
             value: Some(*v),
         });
     }
-    p.send(
-        FutureRecord::to(topic).key(key).payload(payload).headers(h),
-        TIMEOUT,
-    )
-    .await
-    .map_err(|(e, _)| e)
-    .expect("produce");
+    p.send(FutureRecord::to(topic).key(key).payload(payload).headers(h), TIMEOUT)
+        .await
+        .map_err(|(e, _)| e)
+        .expect("produce");
 }
 
 /// Every committed record of `topic` so far.
 pub async fn read_all(topic: &str) -> Vec<OwnedMessage> {
-    let ends =
-        syncline::runtime::clients::end_offsets(&kafka(), &[topic], TIMEOUT).expect("end offsets");
+    let ends = syncline::runtime::clients::end_offsets(&kafka(), &[topic], TIMEOUT).expect("end offsets");
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
     syncline::runtime::clients::read_committed_since(&kafka(), &from, TIMEOUT)
         .await
@@ -262,8 +248,7 @@ impl Running {
         let health = Health::default();
         let (stop, rx) = watch::channel(false);
         let xref =
-            syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone())
-                .expect("xref feed");
+            syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone()).expect("xref feed");
         let shared = Shared {
             topology: Arc::new(t),
             catalog,

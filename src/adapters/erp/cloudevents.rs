@@ -25,10 +25,7 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<CloudEvent, Failure> {
     }
     let v = json::parse_payload(raw.payload)?;
     if !v.is_object() {
-        return Err(Failure::poison(
-            "NOT_A_CLOUDEVENT",
-            "payload is JSON but not an object",
-        ));
+        return Err(Failure::poison("NOT_A_CLOUDEVENT", "payload is JSON but not an object"));
     }
     if json::get(&v, "specversion").is_none() {
         return Err(Failure::poison(
@@ -64,9 +61,9 @@ fn binary(raw: &RawRecord<'_>) -> Result<CloudEvent, Failure> {
     let header = |name: &str| -> Result<Option<String>, Failure> {
         raw.header(name)
             .map(|v| {
-                std::str::from_utf8(v).map(|s| s.to_string()).map_err(|_| {
-                    Failure::poison("INVALID_UTF8", format!("header `{name}` is not UTF-8"))
-                })
+                std::str::from_utf8(v)
+                    .map(|s| s.to_string())
+                    .map_err(|_| Failure::poison("INVALID_UTF8", format!("header `{name}` is not UTF-8")))
             })
             .transpose()
     };
@@ -151,15 +148,9 @@ mod tests {
             parse(&raw(br#"{"hello":1}"#, &[])).unwrap_err().code,
             "NOT_A_CLOUDEVENT"
         );
-        assert_eq!(
-            parse(&raw(br#"[1]"#, &[])).unwrap_err().code,
-            "NOT_A_CLOUDEVENT"
-        );
+        assert_eq!(parse(&raw(br#"[1]"#, &[])).unwrap_err().code, "NOT_A_CLOUDEVENT");
         let v03 = br#"{"specversion":"0.3","id":"e","source":"s","type":"t"}"#;
-        assert_eq!(
-            parse(&raw(v03, &[])).unwrap_err().code,
-            "UNSUPPORTED_SPECVERSION"
-        );
+        assert_eq!(parse(&raw(v03, &[])).unwrap_err().code, "UNSUPPORTED_SPECVERSION");
         let no_id = br#"{"specversion":"1.0","source":"s","type":"t"}"#;
         assert_eq!(parse(&raw(no_id, &[])).unwrap_err().code, "MISSING_FIELD");
     }

@@ -53,11 +53,7 @@ impl ErpEvent {
     pub fn idempotency_key(&self) -> String {
         format!(
             "{}:{}:{}:{}:{}",
-            self.profile.source_system,
-            self.instance,
-            self.document_id,
-            self.event_type,
-            self.occurred_at
+            self.profile.source_system, self.instance, self.document_id, self.event_type, self.occurred_at
         )
     }
 
@@ -69,7 +65,17 @@ impl ErpEvent {
 
 /// Reads one record as an event of `profile`.
 pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent, Failure> {
-    let ce = cloudevents::parse(raw)?;
+    let ce = match &profile.bare {
+        Some(bare) if raw.header("ce_specversion").is_none() => {
+            let v = crate::adapters::json::parse_payload(raw.payload)?;
+            if crate::adapters::json::get(&v, "specversion").is_some() {
+                cloudevents::parse(raw)?
+            } else {
+                bare_event(v, bare)?
+            }
+        }
+        _ => cloudevents::parse(raw)?,
+    };
     let kind = profile.kind_of(&ce.event_type).ok_or_else(|| {
         Failure::business(
             "UNKNOWN_EVENT_TYPE",
@@ -89,12 +95,10 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
         Some(path) if crate::adapters::json::get(&ce.data, path).is_some() => {
             crate::adapters::json::req_instant(&ce.data, path)?
         }
-        _ => ce.time_ms.or(raw.timestamp_ms).ok_or_else(|| {
-            Failure::poison(
-                "MISSING_FIELD",
-                "event has no time (`time` attribute or data field)",
-            )
-        })?,
+        _ => ce
+            .time_ms
+            .or(raw.timestamp_ms)
+            .ok_or_else(|| Failure::poison("MISSING_FIELD", "event has no time (`time` attribute or data field)"))?,
     };
     let instance = profile
         .path(profile::Field::Instance)
@@ -126,5 +130,22 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
         occurred_at,
         document_id,
         data: ce.data,
+    })
+}
+
+/// An ERP's own JSON envelope read as a CloudEvent whose data is the whole body.
+fn bare_event(v: Value, bare: &profile::BareEnvelope) -> Result<cloudevents::CloudEvent, Failure> {
+    use crate::adapters::json;
+    if !v.is_object() {
+        return Err(Failure::poison("NOT_A_CLOUDEVENT", "payload is JSON but not an object"));
+    }
+    Ok(cloudevents::CloudEvent {
+        id: json::req_str(&v, bare.id)?,
+        source: json::opt_str(&v, bare.source)?.unwrap_or_default(),
+        event_type: json::req_str(&v, bare.event_type)?,
+        time_ms: Some(json::req_instant(&v, bare.time)?),
+        subject: None,
+        data: v,
+        binary_mode: false,
     })
 }

@@ -36,13 +36,37 @@ pub enum Field {
     Lines,
 }
 
+/// Fields of one item in a document's `Lines` array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineField {
+    LineNumber,
+    OrderLine,
+    Material,
+    Quantity,
+    Unit,
+    NetAmount,
+    Description,
+}
+
+/// Attribute names of an ERP's own envelope when it does not send CloudEvents (D365 business
+/// events arrive as plain JSON through Service Bus or Event Grid).
+#[derive(Debug, PartialEq, Eq)]
+pub struct BareEnvelope {
+    pub id: &'static str,
+    pub event_type: &'static str,
+    pub time: &'static str,
+    pub source: &'static str,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Profile {
     pub name: &'static str,
     /// `meta.source_system` of records derived from this profile.
     pub source_system: &'static str,
+    pub bare: Option<BareEnvelope>,
     types: &'static [(&'static str, ErpEventKind)],
     fields: &'static [(Field, &'static str)],
+    lines: &'static [(LineField, &'static str)],
 }
 
 impl Profile {
@@ -51,24 +75,27 @@ impl Profile {
     }
 
     pub fn kind_of(&self, event_type: &str) -> Option<ErpEventKind> {
-        self.types
-            .iter()
-            .find(|(t, _)| *t == event_type)
-            .map(|(_, k)| *k)
+        self.types.iter().find(|(t, _)| *t == event_type).map(|(_, k)| *k)
     }
 
-    pub fn path(&self, field: Field) -> Option<&'static str> {
-        self.fields
+    pub fn line_path(&self, field: LineField) -> &'static str {
+        self.lines
             .iter()
             .find(|(f, _)| *f == field)
             .map(|(_, p)| *p)
+            .unwrap_or("")
+    }
+
+    pub fn path(&self, field: Field) -> Option<&'static str> {
+        self.fields.iter().find(|(f, _)| *f == field).map(|(_, p)| *p)
     }
 
     /// Where the document number of an event of `kind` is.
     pub fn document_path(&self, kind: ErpEventKind) -> &'static str {
         let field = match kind {
-            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold
-            | OrderCreditReleased | OrderCancelled => Field::ErpOrderId,
+            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased | OrderCancelled => {
+                Field::ErpOrderId
+            }
             DeliveryCreated | GoodsIssued | Delivered => Field::DeliveryId,
             InvoicePosted | CreditMemoPosted => Field::InvoiceId,
             PaymentPosted | Dunning => Field::PaymentId,
@@ -88,24 +115,28 @@ pub static PROFILES: [&Profile; 3] = [&GENERIC, &SAP_S4, &D365_FO];
 pub static GENERIC: Profile = Profile {
     name: "generic_erp",
     source_system: "generic_erp",
+    bare: None,
+    lines: &[
+        (LineField::LineNumber, "line_number"),
+        (LineField::OrderLine, "order_line_number"),
+        (LineField::Material, "erp_material_id"),
+        (LineField::Quantity, "quantity"),
+        (LineField::Unit, "unit_of_measure"),
+        (LineField::NetAmount, "net_amount"),
+        (LineField::Description, "description"),
+    ],
     types: &[
         ("io.syncline.erp.salesorder.created", OrderCreated),
         ("io.syncline.erp.salesorder.accepted", OrderAccepted),
         ("io.syncline.erp.salesorder.rejected", OrderRejected),
         ("io.syncline.erp.salesorder.credit_hold", OrderCreditHold),
-        (
-            "io.syncline.erp.salesorder.credit_released",
-            OrderCreditReleased,
-        ),
+        ("io.syncline.erp.salesorder.credit_released", OrderCreditReleased),
         ("io.syncline.erp.salesorder.cancelled", OrderCancelled),
         ("io.syncline.erp.delivery.created", DeliveryCreated),
         ("io.syncline.erp.delivery.goods_issued", GoodsIssued),
         ("io.syncline.erp.delivery.delivered", Delivered),
         ("io.syncline.erp.billing.invoice_posted", InvoicePosted),
-        (
-            "io.syncline.erp.billing.credit_memo_posted",
-            CreditMemoPosted,
-        ),
+        ("io.syncline.erp.billing.credit_memo_posted", CreditMemoPosted),
         ("io.syncline.erp.payment.posted", PaymentPosted),
         ("io.syncline.erp.payment.dunning", Dunning),
     ],
@@ -141,31 +172,26 @@ pub static GENERIC: Profile = Profile {
 pub static SAP_S4: Profile = Profile {
     name: "sap_s4",
     source_system: "sap_s4",
+    bare: None,
+    lines: &[
+        (LineField::LineNumber, "Item"),
+        (LineField::OrderLine, "ReferenceSDDocumentItem"),
+        (LineField::Material, "Material"),
+        (LineField::Quantity, "Quantity"),
+        (LineField::Unit, "QuantityUnit"),
+        (LineField::NetAmount, "NetAmount"),
+        (LineField::Description, "ItemText"),
+    ],
     types: &[
-        (
-            "sap.s4.beh.salesorder.v1.SalesOrder.Created.v1",
-            OrderCreated,
-        ),
-        (
-            "sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1",
-            OrderAccepted,
-        ),
-        (
-            "sap.s4.beh.salesorder.v1.SalesOrder.Rejected.v1",
-            OrderRejected,
-        ),
-        (
-            "sap.s4.beh.salesorder.v1.SalesOrder.CreditBlocked.v1",
-            OrderCreditHold,
-        ),
+        ("sap.s4.beh.salesorder.v1.SalesOrder.Created.v1", OrderCreated),
+        ("sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1", OrderAccepted),
+        ("sap.s4.beh.salesorder.v1.SalesOrder.Rejected.v1", OrderRejected),
+        ("sap.s4.beh.salesorder.v1.SalesOrder.CreditBlocked.v1", OrderCreditHold),
         (
             "sap.s4.beh.salesorder.v1.SalesOrder.CreditReleased.v1",
             OrderCreditReleased,
         ),
-        (
-            "sap.s4.beh.salesorder.v1.SalesOrder.Deleted.v1",
-            OrderCancelled,
-        ),
+        ("sap.s4.beh.salesorder.v1.SalesOrder.Deleted.v1", OrderCancelled),
         (
             "sap.s4.beh.outbounddelivery.v1.OutboundDelivery.Created.v1",
             DeliveryCreated,
@@ -186,10 +212,7 @@ pub static SAP_S4: Profile = Profile {
             "sap.s4.beh.billingdocument.v1.BillingDocument.CreditMemoCreated.v1",
             CreditMemoPosted,
         ),
-        (
-            "sap.s4.beh.journalentry.v1.JournalEntry.Cleared.v1",
-            PaymentPosted,
-        ),
+        ("sap.s4.beh.journalentry.v1.JournalEntry.Cleared.v1", PaymentPosted),
         ("sap.s4.beh.dunning.v1.DunningNotice.Created.v1", Dunning),
     ],
     fields: &[
@@ -224,15 +247,27 @@ pub static SAP_S4: Profile = Profile {
 pub static D365_FO: Profile = Profile {
     name: "d365_fo",
     source_system: "d365_fo",
+    bare: Some(BareEnvelope {
+        id: "EventId",
+        event_type: "BusinessEventId",
+        time: "EventTime",
+        source: "LegalEntity",
+    }),
+    lines: &[
+        (LineField::LineNumber, "LineNum"),
+        (LineField::OrderLine, "SalesLineNum"),
+        (LineField::Material, "ItemId"),
+        (LineField::Quantity, "Qty"),
+        (LineField::Unit, "SalesUnit"),
+        (LineField::NetAmount, "LineAmount"),
+        (LineField::Description, "Name"),
+    ],
     types: &[
         ("SalesOrderCreatedBusinessEvent", OrderCreated),
         ("SalesOrderConfirmedBusinessEvent", OrderAccepted),
         ("SalesOrderRejectedBusinessEvent", OrderRejected),
         ("SalesOrderCreditHoldBusinessEvent", OrderCreditHold),
-        (
-            "SalesOrderCreditHoldReleasedBusinessEvent",
-            OrderCreditReleased,
-        ),
+        ("SalesOrderCreditHoldReleasedBusinessEvent", OrderCreditReleased),
         ("SalesOrderCancelledBusinessEvent", OrderCancelled),
         ("SalesPackingSlipPostedBusinessEvent", GoodsIssued),
         ("SalesOrderInvoicedBusinessEvent", InvoicePosted),

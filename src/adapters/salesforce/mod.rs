@@ -98,24 +98,16 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
     if top.contains_key("channel")
         && let Some(Value::Object(data)) = top.get("data")
     {
-        channel = top
-            .get("channel")
-            .and_then(Value::as_str)
-            .map(str::to_string);
+        channel = top.get("channel").and_then(Value::as_str).map(str::to_string);
         top = data.clone();
     }
     let (shape, payload, replay_id, event_uuid) =
-        if let (Some(Value::Object(payload)), Some(Value::Object(event))) =
-            (top.get("payload"), top.get("event"))
-        {
+        if let (Some(Value::Object(payload)), Some(Value::Object(event))) = (top.get("payload"), top.get("event")) {
             (
                 Shape::CometD,
                 payload.clone(),
                 event.get("replayId").map(text),
-                event
-                    .get("EventUuid")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+                event.get("EventUuid").and_then(Value::as_str).map(str::to_string),
             )
         } else if let Some(Value::Object(payload)) = top.get("payload") {
             let uuid = top
@@ -124,24 +116,13 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
                 .or_else(|| payload.get("EventUuid"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            (
-                Shape::PubSub,
-                payload.clone(),
-                top.get("replayId").map(text),
-                uuid,
-            )
+            (Shape::PubSub, payload.clone(), top.get("replayId").map(text), uuid)
         } else if top.contains_key("_ObjectType") || top.contains_key("ReplayId") {
-            let uuid = top
-                .get("EventUuid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let uuid = top.get("EventUuid").and_then(Value::as_str).map(str::to_string);
             let replay = top.get("ReplayId").map(text);
             (Shape::Connect, top.clone(), replay, uuid)
         } else {
-            let uuid = top
-                .get("EventUuid")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            let uuid = top.get("EventUuid").and_then(Value::as_str).map(str::to_string);
             (Shape::Bare, top.clone(), None, uuid)
         };
     let mut fields = payload;
@@ -169,28 +150,20 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
             .as_deref()
             .and_then(|c| c.rsplit('/').next())
             .map(str::to_string)
-            .or_else(|| {
-                fields
-                    .get("_ObjectType")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .or_else(|| {
-                top.get("_ObjectType")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
+            .or_else(|| fields.get("_ObjectType").and_then(Value::as_str).map(str::to_string))
+            .or_else(|| top.get("_ObjectType").and_then(Value::as_str).map(str::to_string))
             .or_else(|| raw.header_str("sf_event_type").map(str::to_string))
             .unwrap_or_default(),
     };
     let occurred_at = match &change {
         Some(h) => h.commit_timestamp,
         None => match fields.get("CreatedDate").filter(|v| !v.is_null()) {
-            Some(v) => time::instant(v)
-                .map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("CreatedDate: {e}")))?,
-            None => raw.timestamp_ms.ok_or_else(|| {
-                Failure::poison("MISSING_FIELD", "platform event without CreatedDate")
-            })?,
+            Some(v) => {
+                time::instant(v).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("CreatedDate: {e}")))?
+            }
+            None => raw
+                .timestamp_ms
+                .ok_or_else(|| Failure::poison("MISSING_FIELD", "platform event without CreatedDate"))?,
         },
     };
     Ok(SfEvent {
@@ -219,35 +192,20 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 fn change_header(h: &Value) -> Result<ChangeHeader, Failure> {
     if !h.is_object() {
-        return Err(Failure::poison(
-            "WRONG_TYPE",
-            "ChangeEventHeader must be an object",
-        ));
+        return Err(Failure::poison("WRONG_TYPE", "ChangeEventHeader must be an object"));
     }
     let number = |name: &str| -> Result<i64, Failure> {
-        json::opt_i64(h, name)?.ok_or_else(|| {
-            Failure::poison(
-                "MISSING_FIELD",
-                format!("ChangeEventHeader.{name} is missing"),
-            )
-        })
+        json::opt_i64(h, name)?
+            .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("ChangeEventHeader.{name} is missing")))
     };
     let commit_timestamp = {
-        let v = json::get(h, "commitTimestamp").ok_or_else(|| {
-            Failure::poison(
-                "MISSING_FIELD",
-                "ChangeEventHeader.commitTimestamp is missing",
-            )
-        })?;
-        time::instant(v)
-            .map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("commitTimestamp: {e}")))?
+        let v = json::get(h, "commitTimestamp")
+            .ok_or_else(|| Failure::poison("MISSING_FIELD", "ChangeEventHeader.commitTimestamp is missing"))?;
+        time::instant(v).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("commitTimestamp: {e}")))?
     };
     let record_ids = strings(h.get("recordIds"));
     if record_ids.is_empty() {
-        return Err(Failure::poison(
-            "MISSING_FIELD",
-            "ChangeEventHeader.recordIds is empty",
-        ));
+        return Err(Failure::poison("MISSING_FIELD", "ChangeEventHeader.recordIds is empty"));
     }
     Ok(ChangeHeader {
         entity_name: json::req_str(h, "entityName")?,
@@ -340,8 +298,10 @@ mod tests {
     #[test]
     fn gap_events_are_refused_never_mapped() {
         for change_type in ["GAP_UPDATE", "GAP_CREATE", "GAP_OVERFLOW"] {
-            let err = parse_value(json!({"ChangeEventHeader": {"entityName": "Order", "recordIds": ["801A"], "changeType": change_type,
-                "sequenceNumber": 1, "commitTimestamp": "2025-11-26T10:00:00Z", "commitNumber": 1}}))
+            let err = parse_value(
+                json!({"ChangeEventHeader": {"entityName": "Order", "recordIds": ["801A"], "changeType": change_type,
+                "sequenceNumber": 1, "commitTimestamp": "2025-11-26T10:00:00Z", "commitNumber": 1}}),
+            )
             .unwrap_err();
             assert_eq!(err.code, "SF_GAP_EVENT");
             assert!(err.message.contains("re-sync"), "{}", err.message);
@@ -350,19 +310,15 @@ mod tests {
 
     #[test]
     fn missing_header_fields_are_specific() {
-        let err = parse_value(json!({"ChangeEventHeader": {"entityName": "Order", "recordIds": ["801A"], "changeType": "UPDATE",
-            "commitTimestamp": 1, "commitNumber": 1}}))
+        let err = parse_value(
+            json!({"ChangeEventHeader": {"entityName": "Order", "recordIds": ["801A"], "changeType": "UPDATE",
+            "commitTimestamp": 1, "commitNumber": 1}}),
+        )
         .unwrap_err();
         assert_eq!(
             (err.code, err.message.as_str()),
-            (
-                "MISSING_FIELD",
-                "ChangeEventHeader.sequenceNumber is missing"
-            )
+            ("MISSING_FIELD", "ChangeEventHeader.sequenceNumber is missing")
         );
-        assert_eq!(
-            parse_value(json!([1])).unwrap_err().code,
-            "NOT_A_SALESFORCE_EVENT"
-        );
+        assert_eq!(parse_value(json!([1])).unwrap_err().code, "NOT_A_SALESFORCE_EVENT");
     }
 }
