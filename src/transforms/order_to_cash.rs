@@ -33,14 +33,13 @@ pub struct OrderToCash {
 impl Transform for OrderToCash {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
         let event = erp::parse(raw, self.profile)?;
-        let expected = match (self.flow, event.kind) {
-            (Flow::Delivery, ErpEventKind::DeliveryCreated | ErpEventKind::GoodsIssued | ErpEventKind::Delivered) => {
-                true
-            }
-            (Flow::Billing, ErpEventKind::InvoicePosted | ErpEventKind::CreditMemoPosted) => true,
-            (Flow::Payment, ErpEventKind::PaymentPosted | ErpEventKind::Dunning) => true,
-            _ => false,
-        };
+        use ErpEventKind::*;
+        let expected = matches!(
+            (self.flow, event.kind),
+            (Flow::Delivery, DeliveryCreated | GoodsIssued | Delivered)
+                | (Flow::Billing, InvoicePosted | CreditMemoPosted)
+                | (Flow::Payment, PaymentPosted | Dunning)
+        );
         if !expected {
             return Err(Failure::business(
                 "UNKNOWN_EVENT_TYPE",
