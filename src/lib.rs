@@ -10,6 +10,7 @@ pub mod config;
 pub mod failure;
 pub mod ops;
 pub mod runtime;
+pub mod samples;
 pub mod schema;
 pub mod transforms;
 pub mod xref;

@@ -28,7 +28,7 @@ fn validate(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
 fn the_shipped_topology_is_valid() {
     let (ok, text) = validate(&common::repo_path("topology.toml"), &[]);
     assert!(ok, "{text}");
-    assert!(text.contains("valid (6 worker(s)"), "{text}");
+    assert!(text.contains("valid (7 worker(s)"), "{text}");
 }
 
 #[test]

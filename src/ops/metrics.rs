@@ -16,6 +16,7 @@ pub struct Metrics {
     pub held: IntCounterVec,
     pub parked: IntCounterVec,
     pub redriven: IntCounterVec,
+    pub stale: IntCounterVec,
     pub retries: IntCounterVec,
     pub transactions: IntCounterVec,
     pub batch_seconds: HistogramVec,
@@ -70,6 +71,11 @@ impl Metrics {
             "Parked records re-driven after their cross-reference arrived, by worker.",
             &["worker"],
         )?;
+        let stale = counter(
+            "syncline_stale_status_skipped_total",
+            "OrderStatus records not published because the order already has a later status.",
+            &["worker"],
+        )?;
         let retries = counter(
             "syncline_retries_total",
             "Batches retried after a transient failure, by worker and code.",
@@ -104,6 +110,7 @@ impl Metrics {
             held,
             parked,
             redriven,
+            stale,
             retries,
             transactions,
             batch_seconds,

@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod parking;
 pub mod retry;
 pub mod state;
+pub mod status;
 pub mod supervisor;
 pub mod txn;
 pub mod worker;

@@ -33,6 +33,7 @@ use super::dlq::{self, HeldEntry, HeldKeys, header};
 use super::parking::{ParkedEntry, ParkedStore};
 use super::retry::Backoff;
 use super::state;
+use super::status::{self, StatusStore};
 use super::txn::{Out, Outbox};
 use super::xref_feed::Xref;
 
@@ -40,6 +41,7 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 const DEDUPE_STORE: &str = "dedupe";
 const HELD_STORE: &str = "held";
 const PARKED_STORE: &str = "parked";
+const STATUS_STORE: &str = "status";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -224,6 +226,8 @@ struct Pending {
     dead_letters: HashMap<&'static str, u64>,
     duplicates: u64,
     held_count: u64,
+    statuses: HashMap<String, (i32, status::Current)>,
+    stale: u64,
     parked: u64,
     /// Parked-store changes in order (None = re-driven, removed).
     parked_changes: Vec<(Coordinates, Option<(i32, ParkedEntry)>)>,
@@ -245,6 +249,8 @@ pub struct Worker {
     held: HeldKeys,
     parked: ParkedStore,
     parked_changelog: String,
+    statuses: StatusStore,
+    status_changelog: String,
     arrivals: tokio::sync::broadcast::Receiver<String>,
     /// Look for parked records whose reference exists (after a restore, or a missed arrival).
     recheck_parked: bool,
@@ -299,9 +305,14 @@ impl Worker {
             .map(|(_, p)| p + 1)
             .max()
             .unwrap_or(1);
-        state::ensure_changelogs(&t.kafka, &w.name, &[DEDUPE_STORE, HELD_STORE, PARKED_STORE], widest)
-            .await
-            .map_err(kafka_err)?;
+        state::ensure_changelogs(
+            &t.kafka,
+            &w.name,
+            &[DEDUPE_STORE, HELD_STORE, PARKED_STORE, STATUS_STORE],
+            widest,
+        )
+        .await
+        .map_err(kafka_err)?;
         let assignment = Assignment::default();
         // One id per worker instance: the transactional id fences a zombie producer, the same
         // id as static group member lets a restarted instance resume without a rebalance wait.
@@ -321,6 +332,8 @@ impl Worker {
             dedupe_topic: state::changelog_topic(&w.name, DEDUPE_STORE),
             held_topic: state::changelog_topic(&w.name, HELD_STORE),
             parked_changelog: state::changelog_topic(&w.name, PARKED_STORE),
+            statuses: StatusStore::default(),
+            status_changelog: state::changelog_topic(&w.name, STATUS_STORE),
             parked: ParkedStore::default(),
             arrivals: xref.arrivals.subscribe(),
             recheck_parked: false,
@@ -624,7 +637,27 @@ impl Worker {
         }
         // Encode every output before sending any: a record yields all its outputs or a dead letter.
         let mut encoded = Vec::with_capacity(transformed.outputs.len());
+        let mut status_updates = Vec::new();
+        let cp = raw.partition % self.changelog_partitions;
         for e in &transformed.outputs {
+            // Status never goes backwards: a late or lower-ranked status is counted, not published.
+            if let CanonicalRecord::OrderStatus(s) = &e.record {
+                let candidate = status::Current {
+                    rank: status::rank(s.status),
+                    status_at: s.status_at,
+                };
+                let current = pending
+                    .statuses
+                    .get(&s.order_id)
+                    .map(|(_, c)| *c)
+                    .or_else(|| self.statuses.current(&s.order_id));
+                if !status::is_newer(current, candidate) {
+                    pending.stale += 1;
+                    debug!(order = %s.order_id, status = ?s.status, "stale status skipped");
+                    continue;
+                }
+                status_updates.push((s.order_id.clone(), candidate));
+            }
             let Some(out) = self.outputs.get(e.output) else {
                 let f = Failure::business(
                     "NO_OUTPUT",
@@ -651,6 +684,19 @@ impl Worker {
                     return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
                 }
             }
+        }
+        for (order, current) in status_updates {
+            let value = serde_json::to_vec(&current).unwrap_or_default();
+            send(
+                outbox,
+                &self.status_changelog,
+                Some(cp),
+                Some(order.as_bytes()),
+                Some(&value),
+                &[],
+            )
+            .await?;
+            pending.statuses.insert(order, (cp, current));
         }
         for (topic, bytes, meta) in &encoded {
             let h = vec![
@@ -837,6 +883,9 @@ impl Worker {
         for (key, (cp, entry)) in pending.held {
             self.held.insert(key, cp, entry);
         }
+        for (order, (cp, current)) in pending.statuses {
+            self.statuses.set(order, cp, current);
+        }
         for (coord, change) in pending.parked_changes {
             match change {
                 Some((cp, entry)) => self.parked.insert(cp, entry),
@@ -861,6 +910,7 @@ impl Worker {
         m.held.with_label_values(&[w]).inc_by(pending.held_count);
         m.parked.with_label_values(&[w]).inc_by(pending.parked);
         m.redriven.with_label_values(&[w]).inc_by(pending.redriven);
+        m.stale.with_label_values(&[w]).inc_by(pending.stale);
     }
 
     fn count_txn(&self, outcome: &str) {
@@ -920,6 +970,7 @@ impl Worker {
                 self.dedupe.drop_partition(cp);
                 self.held.drop_partition(cp);
                 self.parked.drop_partition(cp);
+                self.statuses.drop_partition(cp);
                 debug!(worker = %self.settings.name, partition = cp, "state dropped");
             }
         }
@@ -957,6 +1008,12 @@ impl Worker {
             self.parked.apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
         self.recheck_parked = !self.parked.is_empty();
+        let statuses = state::restore(&self.kafka, &self.status_changelog, &parts, KAFKA_TIMEOUT)
+            .await
+            .map_err(classify)?;
+        for r in &statuses {
+            self.statuses.apply_changelog(&r.key, r.value.as_deref(), r.partition);
+        }
         info!(worker = %self.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
         self.restored.extend(needed);
         Ok(())

@@ -62,6 +62,12 @@ const SPECS: &[TransformSpec] = &[
         adapters: ERP,
     },
     TransformSpec {
+        name: "erp_events",
+        outputs: &["order_status", "shipment", "invoice", "payment"],
+        summary: "Every order-to-cash event of one ERP on one topic -> the records of each flow",
+        adapters: ERP,
+    },
+    TransformSpec {
         name: "account_changes",
         outputs: &["customer_master"],
         summary: "Salesforce Account change event -> CustomerMaster request",
@@ -134,21 +140,28 @@ pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
     }
     let erp_profile = crate::adapters::erp::Profile::by_name(&worker.adapter);
     match (spec.name, erp_profile) {
-        ("erp_order_events", Some(profile)) => Ok(Box::new(order_status::ErpOrderEvents { profile })),
-        ("order_submission", None) => Ok(Box::new(order_submission::OrderSubmission)),
-        ("account_changes", None) => Ok(Box::new(customer::AccountChanges)),
+        ("erp_order_events", Some(profile)) => Ok(Box::new(OrderToCash {
+            profile,
+            flows: &[Flow::Order],
+        })),
         ("erp_delivery_events", Some(profile)) => Ok(Box::new(OrderToCash {
             profile,
-            flow: Flow::Delivery,
+            flows: &[Flow::Delivery],
         })),
         ("erp_billing_events", Some(profile)) => Ok(Box::new(OrderToCash {
             profile,
-            flow: Flow::Billing,
+            flows: &[Flow::Billing],
         })),
         ("erp_payment_events", Some(profile)) => Ok(Box::new(OrderToCash {
             profile,
-            flow: Flow::Payment,
+            flows: &[Flow::Payment],
         })),
+        ("erp_events", Some(profile)) => Ok(Box::new(OrderToCash {
+            profile,
+            flows: Flow::ALL,
+        })),
+        ("order_submission", None) => Ok(Box::new(order_submission::OrderSubmission)),
+        ("account_changes", None) => Ok(Box::new(customer::AccountChanges)),
         _ => Err(BuildError::NotAvailable {
             worker: worker.name.clone(),
             transform: worker.transform.clone(),

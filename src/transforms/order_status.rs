@@ -1,19 +1,16 @@
-//! ERP sales-order events → `OrderStatus` for Salesforce.
+//! ERP events → `OrderStatus` for Salesforce: which event means which status, and the status
+//! record every ERP flow emits.
 //!
-//! Owns: which ERP event means which order status, and the fields of the status record. Must
-//! not: decide whether a status is stale (the runtime's status store does, with state).
+//! Owns: the event → status table and the status record's fields. Must not: decide whether a
+//! status is stale (the runtime's status store does, with state).
 
 use crate::adapters::erp::profile::Field;
-use crate::adapters::erp::{self, ErpEvent, ErpEventKind, Profile};
+use crate::adapters::erp::{ErpEvent, ErpEventKind};
 use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
-use crate::schema::canonical::{CanonicalRecord, OrderStatus, OrderStatusCode};
+use crate::schema::canonical::{OrderStatus, OrderStatusCode};
 
-use super::{Context, Emitted, Source, Transform, Transformed, meta};
-
-pub struct ErpOrderEvents {
-    pub profile: &'static Profile,
-}
+use super::{Source, meta};
 
 /// The status an ERP event reports, if it reports one.
 pub fn status_of(kind: ErpEventKind) -> Option<OrderStatusCode> {
@@ -89,57 +86,13 @@ pub fn salesforce_order_id(event: &ErpEvent) -> Result<String, Failure> {
     })
 }
 
-impl Transform for ErpOrderEvents {
-    fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let now_ms = ctx.now_ms;
-        let event = erp::parse(raw, self.profile)?;
-        let status = status_of(event.kind)
-            .filter(|_| {
-                matches!(
-                    event.kind,
-                    ErpEventKind::OrderCreated
-                        | ErpEventKind::OrderAccepted
-                        | ErpEventKind::OrderRejected
-                        | ErpEventKind::OrderCreditHold
-                        | ErpEventKind::OrderCreditReleased
-                        | ErpEventKind::OrderCancelled
-                )
-            })
-            .ok_or_else(|| {
-                Failure::business(
-                    "UNKNOWN_EVENT_TYPE",
-                    format!(
-                        "`{}` is not a sales-order event; route it to the matching worker",
-                        event.event_type
-                    ),
-                )
-            })?;
-        let order_id = salesforce_order_id(&event)?;
-        let key = event.idempotency_key();
-        let source = Source {
-            idempotency_key: &key,
-            correlation_id: &order_id,
-            causation_id: &event.event_id,
-            system: self.profile.source_system,
-            instance: &event.instance,
-            occurred_at: event.occurred_at,
-        };
-        let record = status_record(raw, &event, status, &source, now_ms)?;
-        Ok(Transformed {
-            idempotency_key: key.clone(),
-            correlation_id: order_id.clone(),
-            outputs: vec![Emitted {
-                output: "order_status",
-                record: CanonicalRecord::OrderStatus(record),
-            }],
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::erp::profile::GENERIC;
+    use crate::schema::canonical::CanonicalRecord;
+    use crate::transforms::order_to_cash::{Flow, OrderToCash};
+    use crate::transforms::{Context, Transform};
 
     fn ctx(now_ms: i64) -> Context<'static> {
         static EMPTY: std::sync::OnceLock<crate::xref::XrefTable> = std::sync::OnceLock::new();
@@ -165,9 +118,12 @@ mod tests {
     fn generic_credit_hold_becomes_order_status() {
         let payload = br#"{"specversion":"1.0","id":"e-1","source":"/erp/erp-na","type":"io.syncline.erp.salesorder.credit_hold",
             "time":"2025-11-26T10:00:00Z","data":{"salesforce_order_id":"801A","erp_order_id":"5000012","hold_reason":"limit exceeded","expected_delivery_date":"2025-12-01"}}"#;
-        let t = ErpOrderEvents { profile: &GENERIC }
-            .apply(&raw(payload), &ctx(5))
-            .unwrap();
+        let t = OrderToCash {
+            profile: &GENERIC,
+            flows: &[Flow::Order],
+        }
+        .apply(&raw(payload), &ctx(5))
+        .unwrap();
         assert_eq!(t.correlation_id, "801A");
         assert_eq!(
             t.idempotency_key,
@@ -193,7 +149,10 @@ mod tests {
 
     #[test]
     fn wrong_events_fail_with_codes() {
-        let t = ErpOrderEvents { profile: &GENERIC };
+        let t = OrderToCash {
+            profile: &GENERIC,
+            flows: &[Flow::Order],
+        };
         let unknown = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.teleported","time":"2025-11-26T10:00:00Z","data":{}}"#;
         assert_eq!(t.apply(&raw(unknown), &ctx(0)).unwrap_err().code, "UNKNOWN_EVENT_TYPE");
         let no_ref = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.accepted","time":"2025-11-26T10:00:00Z","data":{"erp_order_id":"1"}}"#;

@@ -1,5 +1,6 @@
-//! ERP fulfilment and finance events → `Shipment`, `Invoice`, `PaymentStatus` for Salesforce,
-//! each with the `OrderStatus` it implies (SHIPPED / PARTIALLY_SHIPPED, INVOICED, PAID).
+//! ERP order, fulfilment and finance events → `OrderStatus`, `Shipment`, `Invoice`,
+//! `PaymentStatus` for Salesforce, each document with the status it implies (ACCEPTED ...,
+//! SHIPPED / PARTIALLY_SHIPPED, INVOICED, PAID).
 //!
 //! Owns: reading documents through the ERP profile's field names, amount checks, and the reverse
 //! cross-reference lookups (material → product, customer → account). Must not: decide whether a
@@ -14,38 +15,51 @@ use crate::failure::Failure;
 use crate::schema::canonical::*;
 use crate::schema::decimal::{Money, Quantity};
 
-use super::order_status::{salesforce_order_id, status_record};
+use super::order_status::{salesforce_order_id, status_of, status_record};
 use super::{Context, Emitted, Source, Transform, Transformed, currency, meta};
 
-/// Which document flow a transform handles.
+/// The document flows of order-to-cash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    Order,
     Delivery,
     Billing,
     Payment,
 }
 
+impl Flow {
+    pub const ALL: &'static [Flow] = &[Flow::Order, Flow::Delivery, Flow::Billing, Flow::Payment];
+
+    fn of(kind: ErpEventKind) -> Flow {
+        use ErpEventKind::*;
+        match kind {
+            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased | OrderCancelled => {
+                Flow::Order
+            }
+            DeliveryCreated | GoodsIssued | Delivered => Flow::Delivery,
+            InvoicePosted | CreditMemoPosted => Flow::Billing,
+            PaymentPosted | Dunning => Flow::Payment,
+        }
+    }
+}
+
+/// One ERP profile's events for some flows (one flow per worker, or all of them for an ERP that
+/// publishes every business event on one topic).
 pub struct OrderToCash {
     pub profile: &'static Profile,
-    pub flow: Flow,
+    pub flows: &'static [Flow],
 }
 
 impl Transform for OrderToCash {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
         let event = erp::parse(raw, self.profile)?;
-        use ErpEventKind::*;
-        let expected = matches!(
-            (self.flow, event.kind),
-            (Flow::Delivery, DeliveryCreated | GoodsIssued | Delivered)
-                | (Flow::Billing, InvoicePosted | CreditMemoPosted)
-                | (Flow::Payment, PaymentPosted | Dunning)
-        );
-        if !expected {
+        let flow = Flow::of(event.kind);
+        if !self.flows.contains(&flow) {
             return Err(Failure::business(
                 "UNKNOWN_EVENT_TYPE",
                 format!(
-                    "`{}` does not belong to the {:?} flow; route it to the matching worker",
-                    event.event_type, self.flow
+                    "`{}` belongs to the {flow:?} flow, which this worker does not handle",
+                    event.event_type
                 ),
             ));
         }
@@ -60,7 +74,8 @@ impl Transform for OrderToCash {
             occurred_at: event.occurred_at,
         };
         let mut outputs = Vec::with_capacity(2);
-        let status = match self.flow {
+        let status = match flow {
+            Flow::Order => status_of(event.kind),
             Flow::Delivery => {
                 let shipment = shipment(raw, &event, &source, ctx)?;
                 let status = match event.kind {
