@@ -239,7 +239,10 @@ pub struct Running {
 
 impl Running {
     pub async fn start(topology: &str, instance: &str) -> Running {
-        let t = parse_topology(topology);
+        Self::start_topology(parse_topology(topology), instance).await
+    }
+
+    pub async fn start_topology(t: Topology, instance: &str) -> Running {
         let catalog = Arc::new(Catalog::load(&repo_path("schemas")).unwrap());
         let codec = Arc::new(Codec::new(
             syncline::schema::registry::sr_settings(&t.registry).unwrap(),
@@ -275,4 +278,33 @@ impl Running {
     pub fn counter(&self, c: &prometheus::IntCounterVec, labels: &[&str]) -> u64 {
         c.with_label_values(labels).get()
     }
+}
+
+/// The shipped topology with every topic and worker name made private to one test run.
+pub fn shipped_topology_private(suffix: &str) -> Topology {
+    let text = std::fs::read_to_string(repo_path("topology.toml")).unwrap();
+    let mut t = parse_topology(&text);
+    let rename = |topic: &mut String| *topic = format!("{topic}.{suffix}");
+    t.kafka.properties.insert("session.timeout.ms".into(), "6000".into());
+    t.kafka.properties.insert("heartbeat.interval.ms".into(), "1000".into());
+    rename(&mut t.defaults.dead_letter_topic);
+    rename(&mut t.defaults.parked_topic);
+    rename(&mut t.defaults.xref_topic);
+    t.defaults.batch.max_wait = "50ms".into();
+    for w in &mut t.workers {
+        w.name = format!("{}-{}", w.name, suffix.replace('.', "-"));
+        w.inputs.iter_mut().for_each(rename);
+        for o in &mut w.outputs {
+            if let Some(topic) = o.topic.as_mut() {
+                rename(topic);
+            }
+            o.routes.values_mut().for_each(rename);
+        }
+    }
+    t
+}
+
+/// The name a shipped topic has in a private topology.
+pub fn private(topic: &str, suffix: &str) -> String {
+    format!("{topic}.{suffix}")
 }
