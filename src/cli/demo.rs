@@ -1,175 +1,327 @@
 //! `syncline demo`: the embedded default run against the local stack.
 //!
-//! Creates the topology's topics, registers the canonical schemas, publishes one example of
-//! every canonical record in a committed Kafka transaction and one in an aborted transaction,
-//! then reads the output topics back with a read-committed consumer and prints what came out.
+//! Creates the topology's topics, registers the canonical schemas, loads the sample
+//! cross-reference, runs every worker of the topology in this process, publishes the sample
+//! Salesforce and ERP events one business step after another (one order through its whole
+//! lifecycle, one order whose account is not yet an ERP customer, a late status, two bad
+//! events), and prints what came out: decoded canonical records per topic, dead letters, parked
+//! and re-driven records, and the key counters.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::message::Message;
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::watch;
 
 use crate::config::Topology;
-use crate::runtime::clients;
-use crate::schema::canonical::{Canonical, OrderStatusCode};
+use crate::ops::metrics::Metrics;
+use crate::runtime::clients::{self, Offsets};
+use crate::runtime::dlq::header;
+use crate::runtime::supervisor::{self, Health, Shared};
+use crate::runtime::xref_feed;
 use crate::schema::registry::{self, RegistryClient};
-use crate::schema::{Catalog, Codec, examples, render};
+use crate::schema::{Catalog, Codec, render};
 
 use super::CliError;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
-    let catalog = Catalog::load(schema_dir)?;
-    println!("== topics");
-    let created = clients::ensure_topics(&t.kafka, &clients::topology_topics(t, 3)).await?;
-    println!(
-        "created {} topic(s){}",
-        created.len(),
-        if created.is_empty() { " (all existed)" } else { "" }
-    );
-
-    println!("\n== schemas");
-    let client = RegistryClient::new(&t.registry)?;
-    client.wait_ready(TIMEOUT).await?;
-    for r in registry::register_all(&client, t, &catalog).await? {
-        let what = if r.newly_registered {
-            "registered"
-        } else {
-            "already registered"
-        };
-        println!("{:<40} {} v{} (id {}) {what}", r.subject, r.record, r.version, r.id);
-    }
-
-    let codec = Codec::new(registry::sr_settings(&t.registry)?);
-    let now = chrono::Utc::now().timestamp_millis();
-    let order = format!("801Dn000001DemoA{}", now % 100);
-    let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut add = |topic: &str, bytes: Vec<u8>| batch.push((topic.to_string(), bytes));
-    add(
-        "erp.na.sales-order.requests",
-        encode(
-            &codec,
-            &catalog,
-            "erp.na.sales-order.requests",
-            &examples::sales_order(&order, now),
-        )
-        .await?,
-    );
-    add(
-        "o2c.order-status",
-        encode(
-            &codec,
-            &catalog,
-            "o2c.order-status",
-            &examples::order_status(&order, OrderStatusCode::Accepted, now),
-        )
-        .await?,
-    );
-    add(
-        "o2c.shipment",
-        encode(&codec, &catalog, "o2c.shipment", &examples::shipment(&order, now)).await?,
-    );
-    add(
-        "o2c.invoice",
-        encode(&codec, &catalog, "o2c.invoice", &examples::invoice(&order, now)).await?,
-    );
-    add(
-        "o2c.payment",
-        encode(&codec, &catalog, "o2c.payment", &examples::payment(&order, now)).await?,
-    );
-    add(
-        "o2c.customer",
-        encode(
-            &codec,
-            &catalog,
-            "o2c.customer",
-            &examples::customer("001Dn00000A1b2cIAB", now),
-        )
-        .await?,
-    );
-    let aborted = encode(
-        &codec,
-        &catalog,
-        "o2c.order-status",
-        &examples::order_status(&order, OrderStatusCode::Cancelled, now),
-    )
-    .await?;
-
-    let topics: Vec<&str> = batch.iter().map(|(t, _)| t.as_str()).collect();
-    let before = clients::end_offsets(&t.kafka, &topics, TIMEOUT)?;
-
-    println!("\n== produce");
-    let producer = clients::transactional_producer(&t.kafka, "syncline-demo", TIMEOUT)?;
-    producer.begin_transaction()?;
-    for (topic, bytes) in &batch {
-        send(&producer, topic, &order, bytes).await?;
-    }
-    producer.commit_transaction(TIMEOUT)?;
-    println!(
-        "committed a transaction of {} records (one per canonical record type)",
-        batch.len()
-    );
-    producer.begin_transaction()?;
-    send(&producer, "o2c.order-status", &order, &aborted).await?;
-    producer.abort_transaction(TIMEOUT)?;
-    println!("aborted a transaction holding an OrderStatus CANCELLED (must not be seen)");
-
-    println!("\n== read back (read_committed)");
-    let messages = clients::read_committed_since(&t.kafka, &before, TIMEOUT).await?;
-    let mut seen_cancelled = false;
-    for m in &messages {
-        let Some(payload) = m.payload() else { continue };
-        let (id, _) = crate::schema::codec::split_header(payload)?;
-        let value = codec.decode_value(payload, None).await?;
-        let writer = catalog_schema_for(&catalog, m.topic(), t);
-        let json = match writer {
-            Some(s) => render::to_json(&value, s),
-            None => serde_json::json!(format!("{value:?}")),
-        };
-        if json["status"] == "CANCELLED" {
-            seen_cancelled = true;
-        }
-        println!("{} [p{} @{}] schema id {id}:", m.topic(), m.partition(), m.offset());
-        println!("{}", serde_json::to_string_pretty(&json).unwrap_or_default());
-    }
-    println!(
-        "\n{} committed record(s) read back; aborted record visible: {}",
-        messages.len(),
-        if seen_cancelled { "YES (bug)" } else { "no" }
-    );
-    if messages.len() != batch.len() || seen_cancelled {
-        return Err(CliError::Failed(
-            "read-committed output does not match what was committed".into(),
-        ));
-    }
-    Ok(())
+/// One step of the story: publish a sample, then wait for its effect.
+struct Step {
+    say: &'static str,
+    topic: &'static str,
+    key: &'static str,
+    sample: &'static str,
+    /// (topic, records expected there in total since the demo started)
+    wait_for: Option<(&'static str, usize)>,
 }
 
-async fn encode<T: Canonical>(codec: &Codec, catalog: &Catalog, topic: &str, record: &T) -> Result<Vec<u8>, CliError> {
-    Ok(codec.encode(topic, catalog.latest(T::RECORD)?, record).await?)
+const STEPS: &[Step] = &[
+    Step {
+        say: "Salesforce: order A1 submitted (platform event, CometD envelope)",
+        topic: "sf.order.submitted",
+        key: "801Dn{{RUN}}A1",
+        sample: "salesforce/order_submitted.cometd.json",
+        wait_for: Some(("erp.na.sales-order.requests", 1)),
+    },
+    Step {
+        say: "SAP S/4HANA: sales order created for A1",
+        topic: "erp.sales-order.events",
+        key: "5000{{RUN}}",
+        sample: "erp/sap_s4/salesorder.created.json",
+        wait_for: Some(("o2c.order-status", 1)),
+    },
+    Step {
+        say: "SAP S/4HANA: a credit block from before the acceptance arrives late (must not be published)",
+        topic: "erp.sales-order.events",
+        key: "5000{{RUN}}",
+        sample: "erp/sap_s4/salesorder.credit_blocked.late.json",
+        wait_for: None,
+    },
+    Step {
+        say: "SAP S/4HANA: goods issued for A1",
+        topic: "erp.delivery.events",
+        key: "8000{{RUN}}",
+        sample: "erp/sap_s4/delivery.goods_issued.json",
+        wait_for: Some(("o2c.order-status", 2)),
+    },
+    Step {
+        say: "SAP S/4HANA: invoice posted for A1",
+        topic: "erp.billing.events",
+        key: "9000{{RUN}}",
+        sample: "erp/sap_s4/billing.created.json",
+        wait_for: Some(("o2c.order-status", 3)),
+    },
+    Step {
+        say: "Treasury (generic ERP JSON, binary-mode CloudEvent): payment posted for A1",
+        topic: "erp.payment.events",
+        key: "PAY-{{RUN}}",
+        sample: "erp/generic/payment.posted.binary.json",
+        wait_for: Some(("o2c.order-status", 4)),
+    },
+    Step {
+        say: "Salesforce: order B2 for an account the EU ERP does not know yet (Pub/Sub API shape)",
+        topic: "sf.order.submitted",
+        key: "801Dn{{RUN}}B2",
+        sample: "salesforce/order_submitted.pubsub.json",
+        wait_for: Some(("syncline.parked", 1)),
+    },
+    Step {
+        say: "Salesforce: the account is created (change event) -> customer master request",
+        topic: "sf.account.changes",
+        key: "001Dn000LATE{{RUN}}",
+        sample: "salesforce/account_change.create.json",
+        wait_for: Some(("o2c.customer", 1)),
+    },
+    Step {
+        say: "Salesforce: an order with quantity 0 (Kafka Connect record) -> dead letter",
+        topic: "sf.order.submitted",
+        key: "801Dn{{RUN}}C3",
+        sample: "salesforce/order_submitted.connect.json",
+        wait_for: None,
+    },
+    Step {
+        say: "Salesforce: a GAP_OVERFLOW change event -> dead letter, the record must be re-synced",
+        topic: "sf.account.changes",
+        key: "001Dn000ACME{{RUN}}",
+        sample: "salesforce/account_change.gap.json",
+        wait_for: Some(("syncline.dlq", 2)),
+    },
+];
+
+pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
+    let catalog = Arc::new(Catalog::load(schema_dir)?);
+    let samples = schema_dir.parent().unwrap_or(Path::new(".")).join("samples");
+    let run = format!("{:08x}", chrono::Utc::now().timestamp() as u32);
+    println!("== set-up (run {run})");
+    let created = clients::ensure_topics(&t.kafka, &clients::topology_topics(t, 3)).await?;
+    println!("topics: {} created", created.len());
+    let client = RegistryClient::new(&t.registry)?;
+    client.wait_ready(TIMEOUT).await?;
+    let regs = registry::register_all(&client, t, &catalog).await?;
+    println!("schemas: {} subjects registered or up to date (BACKWARD)", regs.len());
+
+    let watched: Vec<&str> = watched_topics(t);
+    let before = clients::end_offsets(&t.kafka, &watched, TIMEOUT)?;
+    let producer = clients::plain_producer(&t.kafka)?;
+    for (key, value) in crate::samples::xref_records(&samples.join("mdm/xref.json"), &run)
+        .map_err(|e| CliError::Failed(e.to_string()))?
+    {
+        send(&producer, &t.defaults.xref_topic, &key, &value, &[]).await?;
+    }
+    println!(
+        "master data: account ACME, products PUMP and SEAL, unit Box=12 EA published to {}",
+        t.defaults.xref_topic
+    );
+
+    let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
+    let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(e.to_string()))?);
+    let (stop, shutdown) = watch::channel(false);
+    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone())?;
+    let shared = Shared {
+        topology: Arc::new(t.clone()),
+        catalog: catalog.clone(),
+        codec: codec.clone(),
+        metrics: metrics.clone(),
+        health: Health::default(),
+        xref,
+    };
+    let workers = tokio::spawn(async move { supervisor::run(shared, &[], "demo", shutdown).await });
+    println!("workers: {} started in this process\n", t.workers.len());
+
+    println!("== the story");
+    let mut failed = None;
+    for step in STEPS {
+        println!("-> {}", step.say);
+        let record =
+            crate::samples::load(&samples.join(step.sample), &run).map_err(|e| CliError::Failed(e.to_string()))?;
+        let headers: Vec<(&str, &[u8])> = record.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        send(
+            &producer,
+            step.topic,
+            &step.key.replace("{{RUN}}", &run),
+            &record.value,
+            &headers,
+        )
+        .await?;
+        if let Some((topic, n)) = step.wait_for
+            && !wait_for(t, &before, topic, n).await?
+        {
+            failed = Some(format!("nothing arrived on {topic} after: {}", step.say));
+            break;
+        }
+    }
+    if failed.is_none() {
+        println!(
+            "-> EU ERP answers: account LATE is customer DE-{run} (mdm.xref) -> the parked order B2 flows by itself"
+        );
+        for (key, value) in crate::samples::xref_records(&samples.join("mdm/xref.late.json"), &run)
+            .map_err(|e| CliError::Failed(e.to_string()))?
+        {
+            send(&producer, &t.defaults.xref_topic, &key, &value, &[]).await?;
+        }
+        if !wait_for(t, &before, "erp.eu.sales-order.requests", 1).await? {
+            failed = Some("the parked order was not re-driven".into());
+        }
+    }
+    // Let the last transactions settle before reading.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop.send(true);
+    let _ = workers.await;
+
+    print_outputs(t, &catalog, &codec, &before).await?;
+    print_counters(&metrics);
+    match failed {
+        Some(why) => Err(CliError::Failed(why)),
+        None => Ok(()),
+    }
+}
+
+fn watched_topics(t: &Topology) -> Vec<&str> {
+    let mut topics: Vec<&str> = t
+        .workers
+        .iter()
+        .flat_map(|w| w.outputs.iter().flat_map(|o| o.topics()))
+        .chain([t.defaults.dead_letter_topic.as_str(), t.defaults.parked_topic.as_str()])
+        .collect();
+    topics.sort();
+    topics.dedup();
+    topics
 }
 
 async fn send(
-    producer: &rdkafka::producer::FutureProducer,
+    producer: &FutureProducer,
     topic: &str,
     key: &str,
-    bytes: &[u8],
+    value: &[u8],
+    headers: &[(&str, &[u8])],
 ) -> Result<(), CliError> {
+    let mut h = rdkafka::message::OwnedHeaders::new();
+    for (k, v) in headers {
+        h = h.insert(rdkafka::message::Header {
+            key: k,
+            value: Some(*v),
+        });
+    }
     producer
-        .send(FutureRecord::to(topic).key(key).payload(bytes), TIMEOUT)
+        .send(FutureRecord::to(topic).key(key).payload(value).headers(h), TIMEOUT)
         .await
         .map_err(|(e, _)| CliError::Kafka(e))?;
     Ok(())
 }
 
-/// The latest local schema of the record written to `topic`, for rendering.
-fn catalog_schema_for<'a>(catalog: &'a Catalog, topic: &str, t: &Topology) -> Option<&'a apache_avro::Schema> {
-    t.workers
+/// Waits until `topic` has `n` committed records since the demo started.
+async fn wait_for(t: &Topology, before: &Offsets, topic: &str, n: usize) -> Result<bool, CliError> {
+    let from: Offsets = before
         .iter()
-        .flat_map(|w| w.outputs.iter())
-        .find(|o| o.topics().any(|x| x == topic))
-        .and_then(|o| catalog.latest(&o.schema).ok())
-        .map(|s| &s.schema)
+        .filter(|((tp, _), _)| tp == topic)
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        if clients::read_committed_since(&t.kafka, &from, TIMEOUT).await?.len() >= n {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(false)
+}
+
+async fn print_outputs(t: &Topology, catalog: &Catalog, codec: &Codec, before: &Offsets) -> Result<(), CliError> {
+    let messages = clients::read_committed_since(&t.kafka, before, TIMEOUT).await?;
+    let mut by_topic: BTreeMap<&str, Vec<&OwnedMessage>> = BTreeMap::new();
+    for m in &messages {
+        by_topic.entry(m.topic()).or_default().push(m);
+    }
+    let schema_of = |topic: &str| {
+        t.workers
+            .iter()
+            .flat_map(|w| w.outputs.iter())
+            .find(|o| o.topics().any(|x| x == topic))
+            .and_then(|o| catalog.latest(&o.schema).ok())
+    };
+    for (topic, records) in &by_topic {
+        if *topic == t.defaults.dead_letter_topic || *topic == t.defaults.parked_topic {
+            continue;
+        }
+        println!("\n== {topic} ({} record(s))", records.len());
+        for m in records {
+            let key = m.key().map(String::from_utf8_lossy).unwrap_or_default();
+            let json = match (m.payload(), schema_of(topic)) {
+                (Some(p), Some(s)) => render::to_json(&codec.decode_value(p, Some(&s.schema)).await?, &s.schema),
+                _ => serde_json::json!("<undecodable>"),
+            };
+            println!(
+                "key {key}:\n{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+    }
+    let header_of = |m: &OwnedMessage, name: &str| -> String {
+        m.headers()
+            .and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    println!("\n== dead letters ({})", t.defaults.dead_letter_topic);
+    for m in by_topic
+        .get(t.defaults.dead_letter_topic.as_str())
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "{}:{} from {} [{}] {}: {}",
+            m.partition(),
+            m.offset(),
+            header_of(m, header::ORIGINAL_TOPIC),
+            header_of(m, header::ERROR_CLASS),
+            header_of(m, header::ERROR_CODE),
+            header_of(m, header::ERROR_MESSAGE)
+        );
+    }
+    println!("\n== parked ({})", t.defaults.parked_topic);
+    for m in by_topic.get(t.defaults.parked_topic.as_str()).into_iter().flatten() {
+        println!(
+            "{}:{} from {} ({}) waiting for {}",
+            m.partition(),
+            m.offset(),
+            header_of(m, header::ORIGINAL_TOPIC),
+            header_of(m, header::PARK_REASON),
+            header_of(m, header::PARK_REF)
+        );
+    }
+    Ok(())
+}
+
+fn print_counters(m: &Metrics) {
+    println!("\n== counters");
+    for family in m.registry.gather() {
+        let total: f64 = family.get_metric().iter().map(|x| x.get_counter().get_value()).sum();
+        if family.get_field_type() == prometheus::proto::MetricType::COUNTER && total > 0.0 {
+            println!("{:<45} {total}", family.name());
+        }
+    }
 }
