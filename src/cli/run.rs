@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::config::Topology;
+use crate::ops::http;
 use crate::ops::metrics::Metrics;
 use crate::runtime::supervisor::{self, Health, Shared};
 use crate::runtime::xref_feed;
@@ -17,16 +18,28 @@ use super::CliError;
 
 pub async fn run(t: Topology, schema_dir: &Path, workers: &[String], instance: &str) -> Result<(), CliError> {
     let catalog = Arc::new(Catalog::load(schema_dir)?);
-    let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
     let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?);
+    let codec = Arc::new(
+        Codec::new(registry::sr_settings(&t.registry)?).with_request_counter(metrics.registry_requests.clone()),
+    );
     let (stop, shutdown) = watch::channel(false);
     let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone())?;
+    let health = Health::default();
+    let listen: std::net::SocketAddr = t
+        .metrics
+        .listen
+        .parse()
+        .map_err(|e| CliError::Failed(format!("metrics.listen `{}`: {e}", t.metrics.listen)))?;
+    let bound = http::serve(listen, metrics.clone(), health.clone(), shutdown.clone())
+        .await
+        .map_err(|e| CliError::Failed(format!("cannot listen on {listen} for /metrics: {e}")))?;
+    info!("metrics and health on http://{bound}/metrics, /healthz, /readyz");
     let shared = Shared {
         topology: Arc::new(t),
         catalog,
         codec,
         metrics,
-        health: Health::default(),
+        health,
         xref,
     };
     tokio::spawn(async move {

@@ -20,6 +20,10 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     pub transactions: IntCounterVec,
     pub batch_seconds: HistogramVec,
+    pub processing_seconds: HistogramVec,
+    pub end_to_end_seconds: HistogramVec,
+    pub consumer_lag: IntGaugeVec,
+    pub registry_requests: IntCounterVec,
     pub worker_up: IntGaugeVec,
 }
 
@@ -95,6 +99,37 @@ impl Metrics {
             &["worker"],
         )?;
         registry.register(Box::new(batch_seconds.clone()))?;
+        let processing_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "syncline_processing_seconds",
+                "Time to adapt, map and encode one source record.",
+            )
+            .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1]),
+            &["worker"],
+        )?;
+        registry.register(Box::new(processing_seconds.clone()))?;
+        let end_to_end_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "syncline_end_to_end_latency_seconds",
+                "From the source record's Kafka timestamp to the commit of its outputs.",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            &["worker"],
+        )?;
+        registry.register(Box::new(end_to_end_seconds.clone()))?;
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "syncline_consumer_lag",
+                "Records not yet consumed, per input topic-partition (librdkafka statistics).",
+            ),
+            &["worker", "topic", "partition"],
+        )?;
+        registry.register(Box::new(consumer_lag.clone()))?;
+        let registry_requests = counter(
+            "syncline_registry_requests_total",
+            "Schema registry calls by operation and outcome (ok, unavailable, refused).",
+            &["operation", "outcome"],
+        )?;
         let worker_up = IntGaugeVec::new(
             Opts::new("syncline_worker_up", "1 while the worker runs and consumes."),
             &["worker"],
@@ -114,6 +149,10 @@ impl Metrics {
             retries,
             transactions,
             batch_seconds,
+            processing_seconds,
+            end_to_end_seconds,
+            consumer_lag,
+            registry_requests,
             worker_up,
         })
     }

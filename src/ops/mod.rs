@@ -4,4 +4,5 @@
 //! Owns: what operators and dashboards see. Must not: sit on the record hot path except through
 //! the metric handles it hands out.
 
+pub mod http;
 pub mod metrics;

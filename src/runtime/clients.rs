@@ -70,6 +70,7 @@ pub fn read_committed_consumer<C: ConsumerContext + 'static>(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("statistics.interval.ms", "5000")
         .create_with_context(context)
 }
 

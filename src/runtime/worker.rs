@@ -185,9 +185,25 @@ impl Assignment {
 
 pub struct WorkerContext {
     assignment: Assignment,
+    worker: String,
+    metrics: Arc<Metrics>,
 }
 
-impl ClientContext for WorkerContext {}
+impl ClientContext for WorkerContext {
+    /// librdkafka's statistics carry the consumer lag of every assigned partition.
+    fn stats(&self, stats: rdkafka::Statistics) {
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                if p.partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&self.worker, topic, &partition.to_string()])
+                        .set(p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for WorkerContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -323,6 +339,8 @@ impl Worker {
             Some(&txn_id),
             WorkerContext {
                 assignment: assignment.clone(),
+                worker: w.name.clone(),
+                metrics: metrics.clone(),
             },
         )
         .map_err(kafka_err)?;
@@ -515,6 +533,10 @@ impl Worker {
         let producer = self.producer.clone();
         let mut outbox = Outbox::new(&producer);
         let mut pending = Pending::default();
+        let processing = self
+            .metrics
+            .processing_seconds
+            .with_label_values(&[&self.settings.name]);
         let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for m in batch {
             if let Some(entries) = redrive {
@@ -533,10 +555,14 @@ impl Worker {
                     pending.parked_changes.push((coord, None));
                     pending.redriven += 1;
                 }
+                let started = Instant::now();
                 self.process(m, now, true, &mut outbox, &mut pending).await?;
+                processing.observe(started.elapsed().as_secs_f64());
                 continue;
             }
+            let started = Instant::now();
             self.process(m, now, false, &mut outbox, &mut pending).await?;
+            processing.observe(started.elapsed().as_secs_f64());
             let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
             *next = (*next).max(m.offset() + 1);
         }
@@ -557,6 +583,14 @@ impl Worker {
         }
         self.producer.commit_transaction(KAFKA_TIMEOUT).map_err(classify)?;
         self.count_txn("committed");
+        let committed_at = chrono::Utc::now().timestamp_millis();
+        let e2e = self
+            .metrics
+            .end_to_end_seconds
+            .with_label_values(&[&self.settings.name]);
+        for ts in batch.iter().filter_map(|m| m.timestamp().to_millis()) {
+            e2e.observe((committed_at - ts).max(0) as f64 / 1000.0);
+        }
         self.apply(pending);
         Ok(())
     }

@@ -67,6 +67,8 @@ pub struct Codec {
     settings: SrSettings,
     decoder: AvroDecoder,
     writers: RwLock<HashMap<(String, String, u32), Arc<Writer>>>,
+    /// `syncline_registry_requests_total{operation, outcome}`, when metrics are wanted.
+    requests: Option<prometheus::IntCounterVec>,
 }
 
 impl Codec {
@@ -75,6 +77,24 @@ impl Codec {
             decoder: AvroDecoder::new(settings.clone()),
             settings,
             writers: RwLock::new(HashMap::new()),
+            requests: None,
+        }
+    }
+
+    /// Counts every registry call this codec makes (cache hits make none).
+    pub fn with_request_counter(mut self, counter: prometheus::IntCounterVec) -> Self {
+        self.requests = Some(counter);
+        self
+    }
+
+    fn count(&self, operation: &str, result: &Result<(), &CodecError>) {
+        if let Some(c) = &self.requests {
+            let outcome = match result {
+                Ok(()) => "ok",
+                Err(e) if e.is_transient() => "unavailable",
+                Err(_) => "refused",
+            };
+            c.with_label_values(&[operation, outcome]).inc();
         }
     }
 
@@ -142,7 +162,9 @@ impl Codec {
         let supplied = SuppliedSchema::new(Some(schema.full_name()), SchemaType::Avro, schema.raw.clone());
         let registered = post_schema(&self.settings, subject.clone(), supplied)
             .await
-            .map_err(|e| registry_error(&subject, e))?;
+            .map_err(|e| registry_error(&subject, e));
+        self.count("register", &registered.as_ref().map(|_| ()));
+        let registered = registered?;
         let writer = Arc::new(Writer {
             id: registered.id,
             schema: schema.schema.clone(),

@@ -109,6 +109,8 @@ bootstrap_servers = "{bootstrap}"
 "heartbeat.interval.ms" = "1000"
 [registry]
 url = "{registry}"
+[metrics]
+listen = "127.0.0.1:0"
 [defaults]
 dead_letter_topic = "{dlq}"
 parked_topic = "{parked}"
