@@ -4,6 +4,7 @@
 //! another entry point (tests, `syncline test`) would need; commands call into the library.
 
 mod demo;
+mod dlq;
 mod run;
 mod schemas;
 
@@ -62,6 +63,11 @@ enum Command {
         /// across restarts of the same instance and unique among running instances.
         #[arg(long, env = "SYNCLINE_INSTANCE", default_value = "0")]
         instance: String,
+    },
+    /// Dead letters: list, show, replay, release.
+    Dlq {
+        #[command(subcommand)]
+        action: dlq::DlqCommand,
     },
     /// Kafka topics of the topology.
     Topics {
@@ -142,6 +148,8 @@ fn init_tracing(format: LogFormat, default_filter: &str) {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
+    let topology_path = cli.topology.clone();
+    let schemas_path = cli.schemas.clone();
     match cli.command {
         Command::Validate => {
             let t = load_topology(&cli)?;
@@ -172,6 +180,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             let t = load_topology(&cli)?;
             run::run(t, &cli.schemas, workers, instance).await
+        }
+        Command::Dlq { action } => {
+            let t = config::load(&topology_path, &schemas_path)?;
+            dlq::run(&t, action).await
         }
         Command::Topics {
             action: TopicsCommand::Create { partitions },

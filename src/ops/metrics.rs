@@ -15,6 +15,7 @@ pub struct Metrics {
     pub duplicates: IntCounterVec,
     pub held: IntCounterVec,
     pub parked: IntCounterVec,
+    pub released: IntCounterVec,
     pub redriven: IntCounterVec,
     pub stale: IntCounterVec,
     pub retries: IntCounterVec,
@@ -68,6 +69,11 @@ impl Metrics {
         let parked = counter(
             "syncline_parked_total",
             "Records parked for missing master data, by worker.",
+            &["worker"],
+        )?;
+        let released = counter(
+            "syncline_released_total",
+            "Held keys released (dead letter replayed successfully, or `syncline dlq release`).",
             &["worker"],
         )?;
         let redriven = counter(
@@ -145,6 +151,7 @@ impl Metrics {
             held,
             parked,
             redriven,
+            released,
             stale,
             retries,
             transactions,

@@ -27,6 +27,12 @@ pub mod header {
     pub const IDEMPOTENCY_KEY: &str = "syncline.idempotency-key";
     pub const PARK_REASON: &str = "syncline.park.reason";
     pub const PARK_REF: &str = "syncline.park.ref";
+    /// On a replayed record: the dead letter it replays (`<dlq topic>:<partition>:<offset>`).
+    pub const REPLAY_OF: &str = "syncline.replay.of";
+    pub const REPLAY_COUNT: &str = "syncline.replay.count";
+    /// On an operator's control record: `release`.
+    pub const CONTROL: &str = "syncline.control";
+    pub const RELEASE_REASON: &str = "syncline.release.reason";
     /// On canonical outputs.
     pub const OUTPUT_IDEMPOTENCY_KEY: &str = "idempotency-key";
     pub const OUTPUT_CORRELATION_ID: &str = "correlation-id";

@@ -235,7 +235,9 @@ type Coordinates = (String, i32, i64);
 #[derive(Default)]
 struct Pending {
     fingerprints: HashMap<Fingerprint, (i32, i64)>,
-    held: HashMap<Vec<u8>, (i32, HeldEntry)>,
+    /// Held-key changes (None = released), applied in order after the commit.
+    held: HashMap<Vec<u8>, Option<(i32, HeldEntry)>>,
+    released: u64,
     consumed: HashMap<String, u64>,
     produced: HashMap<String, u64>,
     failed: HashMap<(String, &'static str, &'static str), u64>,
@@ -622,37 +624,76 @@ impl Worker {
         };
         *pending.consumed.entry(raw.topic.to_string()).or_default() += 1;
 
+        // An operator's release (`syncline dlq release`): the key flows again.
+        if raw.header_str(header::CONTROL) == Some("release") {
+            if let Some(key) = raw.key
+                && self.held_entry(key, pending).is_some()
+            {
+                info!(worker = %self.settings.name, key = %String::from_utf8_lossy(key), reason = raw.header_str(header::RELEASE_REASON).unwrap_or(""), "key released");
+                self.release(key, raw.partition, outbox, pending).await?;
+            }
+            return Ok(());
+        }
+
+        // Sequenced dead letters: later events of a dead-lettered key wait behind it, except the
+        // replay of that very dead letter, which goes first and, if it succeeds, releases the key.
+        let mut replay_of_held = false;
         if self.settings.sequenced_dead_letters
             && let Some(key) = raw.key
-            && let Some(entry) = self.held.get(key).or_else(|| pending.held.get(key).map(|(_, e)| e))
+            && let Some(entry) = self.held_entry(key, pending)
         {
-            let reference = format!("{}:{}:{} {}", entry.topic, entry.partition, entry.offset, entry.code);
-            let h = dlq::parked_headers(&raw, &self.settings.name, "held-behind-dead-letter", &reference);
-            send(outbox, &self.settings.parked_topic, None, raw.key, raw.payload, &h).await?;
-            pending.held_count += 1;
-            return Ok(());
+            replay_of_held = raw.header_str(header::REPLAY_OF).is_some()
+                && raw.header_str(header::ORIGINAL_TOPIC) == Some(entry.topic.as_str())
+                && raw.header_str(header::ORIGINAL_PARTITION) == Some(entry.partition.to_string().as_str())
+                && raw.header_str(header::ORIGINAL_OFFSET) == Some(entry.offset.to_string().as_str());
+            if !replay_of_held {
+                pending.held_count += 1;
+                return self
+                    .park(&raw, &held_reference(key), "held-behind-dead-letter", outbox, pending)
+                    .await;
+            }
         }
 
         // Per-key order: while an earlier record of this key is parked, later ones queue behind
         // it (a re-driven record only queues behind what this same re-drive parked again).
         if let Some(key) = raw.key {
             let waiting = pending.parked_keys.get(key).cloned().or_else(|| {
-                (!redrive)
+                (!redrive && !replay_of_held)
                     .then(|| self.parked.key_parked_on(key).map(str::to_string))
                     .flatten()
             });
             if let Some(reference) = waiting {
+                pending.parked += 1;
                 return self
                     .park(&raw, &reference, "behind-parked-record", outbox, pending)
                     .await;
             }
         }
 
+        let delivered = self.map_and_send(&raw, now, outbox, pending).await?;
+        if replay_of_held
+            && delivered
+            && let Some(key) = raw.key
+        {
+            self.release(key, raw.partition, outbox, pending).await?;
+        }
+        Ok(())
+    }
+
+    /// Transform, dedupe, encode and send one record. `Ok(false)` when it was dead-lettered or
+    /// parked instead.
+    async fn map_and_send(
+        &mut self,
+        raw: &RawRecord<'_>,
+        now: i64,
+        outbox: &mut Outbox<'_>,
+        pending: &mut Pending,
+    ) -> Result<bool, BatchError> {
         let applied = {
             // Held only while the (synchronous) transform runs, never across an await.
             let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             self.transform.apply(
-                &raw,
+                raw,
                 &Context {
                     now_ms: now,
                     xref: &*table,
@@ -661,13 +702,13 @@ impl Worker {
         };
         let transformed = match applied {
             Ok(t) => t,
-            Err(f) => return self.fail(&raw, f, None, now, outbox, pending).await,
+            Err(f) => return self.fail(raw, f, None, now, outbox, pending).await.map(|_| false),
         };
         let fp = dedupe::fingerprint(&transformed.idempotency_key);
         if self.dedupe.contains(fp, now) || pending.fingerprints.contains_key(&fp) {
             pending.duplicates += 1;
             debug!(key = %transformed.idempotency_key, "duplicate skipped");
-            return Ok(());
+            return Ok(true);
         }
         // Encode every output before sending any: a record yields all its outputs or a dead letter.
         let mut encoded = Vec::with_capacity(transformed.outputs.len());
@@ -697,12 +738,18 @@ impl Worker {
                     "NO_OUTPUT",
                     format!("worker has no [[worker.output]] named `{}`", e.output),
                 );
-                return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
+                return self
+                    .fail(raw, f, Some(&transformed), now, outbox, pending)
+                    .await
+                    .map(|_| false);
             };
             let topic = match out.topic_for(&e.record) {
                 Ok(t) => t.to_string(),
                 Err(f) => {
-                    return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
+                    return self
+                        .fail(raw, f, Some(&transformed), now, outbox, pending)
+                        .await
+                        .map(|_| false);
                 }
             };
             match self.codec.encode_record(&topic, &out.schema, &e.record).await {
@@ -715,7 +762,10 @@ impl Worker {
                 }
                 Err(err) => {
                     let f = Failure::poison("SCHEMA_VIOLATION", err.to_string());
-                    return self.fail(&raw, f, Some(&transformed), now, outbox, pending).await;
+                    return self
+                        .fail(raw, f, Some(&transformed), now, outbox, pending)
+                        .await
+                        .map(|_| false);
                 }
             }
         }
@@ -768,7 +818,7 @@ impl Worker {
         )
         .await?;
         pending.fingerprints.insert(fp, (cp, expires_at));
-        Ok(())
+        Ok(true)
     }
 
     /// Dead letter, park, or retry, by the failure's class.
@@ -792,6 +842,7 @@ impl Worker {
             }),
             ErrorClass::MissingMasterData => {
                 let reference = f.missing_ref.clone().unwrap_or_default();
+                pending.parked += 1;
                 self.park(raw, &reference, "missing-master-data", outbox, pending).await
             }
             ErrorClass::Business | ErrorClass::Poison => {
@@ -819,11 +870,34 @@ impl Worker {
                     let cp = raw.partition % self.changelog_partitions;
                     let value = serde_json::to_vec(&entry).unwrap_or_default();
                     send(outbox, &self.held_topic, Some(cp), Some(key), Some(&value), &[]).await?;
-                    pending.held.insert(key.to_vec(), (cp, entry));
+                    pending.held.insert(key.to_vec(), Some((cp, entry)));
                 }
                 Ok(())
             }
         }
+    }
+
+    /// The dead letter `key` waits behind, counting this batch's changes.
+    fn held_entry(&self, key: &[u8], pending: &Pending) -> Option<HeldEntry> {
+        match pending.held.get(key) {
+            Some(change) => change.as_ref().map(|(_, e)| e.clone()),
+            None => self.held.get(key).cloned(),
+        }
+    }
+
+    /// Lets `key` flow again: a tombstone in the held changelog; its held records are re-driven.
+    async fn release(
+        &mut self,
+        key: &[u8],
+        partition: i32,
+        outbox: &mut Outbox<'_>,
+        pending: &mut Pending,
+    ) -> Result<(), BatchError> {
+        let cp = partition % self.changelog_partitions;
+        send(outbox, &self.held_topic, Some(cp), Some(key), None, &[]).await?;
+        pending.held.insert(key.to_vec(), None);
+        pending.released += 1;
+        Ok(())
     }
 
     /// Parks `raw` under `reference`: a visible copy on the parked topic, and an entry in the
@@ -860,7 +934,6 @@ impl Worker {
             pending.parked_keys.insert(k.to_vec(), reference.to_string());
         }
         pending.parked_changes.push((entry.coordinates(), Some((cp, entry))));
-        pending.parked += 1;
         debug!(worker = %self.settings.name, reference, reason, "parked");
         Ok(())
     }
@@ -879,7 +952,10 @@ impl Worker {
         self.parked
             .references()
             .into_iter()
-            .filter(|r| crate::xref::XrefLookup::get(&*table, r).is_some())
+            .filter(|r| match held_key(r) {
+                Some(key) => self.held.get(&key).is_none(),
+                None => crate::xref::XrefLookup::get(&*table, r).is_some(),
+            })
             .collect()
     }
 
@@ -914,8 +990,15 @@ impl Worker {
         for (fp, (cp, expires_at)) in pending.fingerprints {
             self.dedupe.insert(fp, cp, expires_at);
         }
-        for (key, (cp, entry)) in pending.held {
-            self.held.insert(key, cp, entry);
+        for (key, change) in pending.held {
+            match change {
+                Some((cp, entry)) => self.held.insert(key, cp, entry),
+                None => {
+                    self.held.remove(&key);
+                    // Records held behind this key can go now.
+                    self.recheck_parked = true;
+                }
+            }
         }
         for (order, (cp, current)) in pending.statuses {
             self.statuses.set(order, cp, current);
@@ -942,6 +1025,7 @@ impl Worker {
         }
         m.duplicates.with_label_values(&[w]).inc_by(pending.duplicates);
         m.held.with_label_values(&[w]).inc_by(pending.held_count);
+        m.released.with_label_values(&[w]).inc_by(pending.released);
         m.parked.with_label_values(&[w]).inc_by(pending.parked);
         m.redriven.with_label_values(&[w]).inc_by(pending.redriven);
         m.stale.with_label_values(&[w]).inc_by(pending.stale);
@@ -1072,4 +1156,19 @@ async fn send(
         })
         .await
         .map_err(classify)
+}
+
+/// The parking reference of records held behind `key`'s dead letter.
+fn held_reference(key: &[u8]) -> String {
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    format!("held:{hex}")
+}
+
+/// The key of a `held:` reference.
+fn held_key(reference: &str) -> Option<Vec<u8>> {
+    let hex = reference.strip_prefix("held:")?;
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
 }

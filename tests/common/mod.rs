@@ -245,6 +245,11 @@ impl Running {
     }
 
     pub async fn start_topology(t: Topology, instance: &str) -> Running {
+        Self::start_workers(t, instance, &[]).await
+    }
+
+    /// Only the named workers (all when empty).
+    pub async fn start_workers(t: Topology, instance: &str, workers: &[String]) -> Running {
         let catalog = Arc::new(Catalog::load(&repo_path("schemas")).unwrap());
         let codec = Arc::new(Codec::new(
             syncline::schema::registry::sr_settings(&t.registry).unwrap(),
@@ -263,7 +268,8 @@ impl Running {
             xref,
         };
         let instance = instance.to_string();
-        let task = tokio::spawn(async move { supervisor::run(shared, &[], &instance, rx).await });
+        let workers = workers.to_vec();
+        let task = tokio::spawn(async move { supervisor::run(shared, &workers, &instance, rx).await });
         Running {
             metrics,
             health,
@@ -282,28 +288,44 @@ impl Running {
     }
 }
 
-/// The shipped topology with every topic and worker name made private to one test run.
-pub fn shipped_topology_private(suffix: &str) -> Topology {
-    let text = std::fs::read_to_string(repo_path("topology.toml")).unwrap();
-    let mut t = parse_topology(&text);
-    let rename = |topic: &mut String| *topic = format!("{topic}.{suffix}");
-    t.kafka.properties.insert("session.timeout.ms".into(), "6000".into());
-    t.kafka.properties.insert("heartbeat.interval.ms".into(), "1000".into());
-    rename(&mut t.defaults.dead_letter_topic);
-    rename(&mut t.defaults.parked_topic);
-    rename(&mut t.defaults.xref_topic);
-    t.defaults.batch.max_wait = "50ms".into();
-    for w in &mut t.workers {
-        w.name = format!("{}-{}", w.name, suffix.replace('.', "-"));
-        w.inputs.iter_mut().for_each(rename);
-        for o in &mut w.outputs {
-            if let Some(topic) = o.topic.as_mut() {
-                rename(topic);
-            }
-            o.routes.values_mut().for_each(rename);
-        }
+/// The shipped topology's text with every topic and worker name made private to one test run
+/// (and short timeouts, and a metrics port the OS picks).
+pub fn shipped_topology_text_private(suffix: &str) -> String {
+    let mut text = std::fs::read_to_string(repo_path("topology.toml")).unwrap();
+    let t = parse_topology(&text);
+    let mut topics: Vec<String> = vec![t.defaults.dead_letter_topic.clone(), t.defaults.parked_topic.clone()];
+    for w in &t.workers {
+        topics.extend(w.inputs.iter().cloned());
+        topics.extend(w.outputs.iter().flat_map(|o| o.topics().map(str::to_string)));
+        text = text.replace(
+            &format!("name = \"{}\"", w.name),
+            &format!("name = \"{}-{}\"", w.name, suffix.replace('.', "-")),
+        );
     }
-    t
+    topics.sort();
+    topics.dedup();
+    for topic in topics {
+        text = text.replace(&format!("\"{topic}\""), &format!("\"{topic}.{suffix}\""));
+    }
+    text = text.replacen(
+        "[defaults]\n",
+        &format!("[defaults]\nxref_topic = \"mdm.xref.{suffix}\"\n"),
+        1,
+    );
+    text = text.replacen(
+        "[kafka.properties]\n",
+        "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n",
+        1,
+    );
+    text = text
+        .replace("max_wait = \"100ms\"", "max_wait = \"50ms\"")
+        .replace("127.0.0.1:9464", "127.0.0.1:0");
+    text
+}
+
+/// The same, parsed.
+pub fn shipped_topology_private(suffix: &str) -> Topology {
+    parse_topology(&shipped_topology_text_private(suffix))
 }
 
 /// The name a shipped topic has in a private topology.
