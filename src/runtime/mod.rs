@@ -8,6 +8,7 @@ pub mod clients;
 pub mod dedupe;
 pub mod dlq;
 pub mod parking;
+pub mod pipeline;
 pub mod retry;
 pub mod state;
 pub mod status;
