@@ -14,5 +14,6 @@ cargo build --all-targets
 echo "== offline checks"
 ./target/debug/syncline validate
 ./target/debug/syncline schemas check
+./target/debug/syncline test tests/contracts
 echo "== tests (unit + integration against the real stack)"
 scripts/with-stack.sh cargo test --all-targets

@@ -7,6 +7,7 @@
 pub mod adapters;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod failure;
 pub mod ops;
 pub mod runtime;

@@ -64,6 +64,15 @@ enum Command {
         #[arg(long, env = "SYNCLINE_INSTANCE", default_value = "0")]
         instance: String,
     },
+    /// Run mapping contract cases in memory (no broker, no registry).
+    Test {
+        /// Case files or folders of them.
+        #[arg(default_value = "tests/contracts")]
+        cases: Vec<PathBuf>,
+        /// Machine-readable results.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dead letters: list, show, replay, release.
     Dlq {
         #[command(subcommand)]
@@ -113,10 +122,11 @@ pub enum CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; worker chatter would drown it.
-    let default_filter = if matches!(cli.command, Command::Demo) {
-        "warn"
-    } else {
-        "info,rdkafka=warn"
+    let default_filter = match cli.command {
+        Command::Demo => "warn",
+        // Cases expect dead letters; their warnings would only clutter the report.
+        Command::Test { .. } => "error",
+        _ => "info,rdkafka=warn",
     };
     init_tracing(cli.log_format, default_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -180,6 +190,32 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             let t = load_topology(&cli)?;
             run::run(t, &cli.schemas, workers, instance).await
+        }
+        Command::Test { ref cases, json } => {
+            let t = config::load(&topology_path, &schemas_path)?;
+            let catalog = crate::schema::Catalog::load(&schemas_path)?;
+            let files = crate::contract::case_files(cases).map_err(|e| CliError::Failed(e.to_string()))?;
+            if files.is_empty() {
+                return Err(CliError::Failed("no case files found".into()));
+            }
+            let results = crate::contract::run_files(&t, &catalog, &files).await;
+            let failed = results.iter().filter(|r| !r.passed).count();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results).unwrap_or_default());
+            } else {
+                for r in &results {
+                    println!("{} {} ({})", if r.passed { "ok    " } else { "FAILED" }, r.name, r.file);
+                    for f in &r.failures {
+                        println!("         {f}");
+                    }
+                }
+                println!("\n{} passed, {failed} failed", results.len() - failed);
+            }
+            if failed > 0 {
+                Err(CliError::Failed(format!("{failed} contract case(s) failed")))
+            } else {
+                Ok(())
+            }
         }
         Command::Dlq { action } => {
             let t = config::load(&topology_path, &schemas_path)?;

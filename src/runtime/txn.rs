@@ -11,8 +11,20 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
 pub struct Outbox<'p> {
-    producer: &'p FutureProducer,
+    /// None: records are captured in memory instead (`syncline test`).
+    producer: Option<&'p FutureProducer>,
     inflight: Vec<DeliveryFuture>,
+    pub captured: Vec<Captured>,
+}
+
+/// A record an in-memory outbox kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Captured {
+    pub topic: String,
+    pub partition: Option<i32>,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 /// One record to send.
@@ -27,12 +39,32 @@ pub struct Out<'a> {
 impl<'p> Outbox<'p> {
     pub fn new(producer: &'p FutureProducer) -> Self {
         Self {
-            producer,
+            producer: Some(producer),
             inflight: Vec::new(),
+            captured: Vec::new(),
+        }
+    }
+
+    /// An outbox that keeps what it is given.
+    pub fn memory() -> Outbox<'static> {
+        Outbox {
+            producer: None,
+            inflight: Vec::new(),
+            captured: Vec::new(),
         }
     }
 
     pub async fn send(&mut self, out: Out<'_>) -> Result<(), KafkaError> {
+        let Some(producer) = self.producer else {
+            self.captured.push(Captured {
+                topic: out.topic.to_string(),
+                partition: out.partition,
+                key: out.key.map(<[u8]>::to_vec),
+                payload: out.payload.map(<[u8]>::to_vec),
+                headers: out.headers.to_vec(),
+            });
+            return Ok(());
+        };
         let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
         for (k, v) in out.headers {
             headers = headers.insert(Header { key: k, value: Some(v) });
@@ -48,7 +80,7 @@ impl<'p> Outbox<'p> {
             record = record.payload(v);
         }
         loop {
-            match self.producer.send_result(record) {
+            match producer.send_result(record) {
                 Ok(f) => {
                     self.inflight.push(f);
                     return Ok(());
