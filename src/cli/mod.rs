@@ -63,6 +63,14 @@ enum Command {
         /// across restarts of the same instance and unique among running instances.
         #[arg(long, env = "SYNCLINE_INSTANCE", default_value = "0")]
         instance: String,
+        /// Do not run the business transaction tracker in this process (run it in one only).
+        #[arg(long)]
+        no_tracker: bool,
+    },
+    /// Business transactions: stuck orders and order timelines.
+    Orders {
+        #[command(subcommand)]
+        action: OrdersCommand,
     },
     /// Run mapping contract cases in memory (no broker, no registry).
     Test {
@@ -83,6 +91,17 @@ enum Command {
         #[command(subcommand)]
         action: TopicsCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OrdersCommand {
+    /// Orders past the service level of their current state.
+    Stuck {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One order's timeline across Salesforce and ERP events.
+    Show { order_id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,9 +206,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Run {
             ref workers,
             ref instance,
+            no_tracker,
         } => {
             let t = load_topology(&cli)?;
-            run::run(t, &cli.schemas, workers, instance).await
+            run::run(t, &cli.schemas, workers, instance, no_tracker).await
+        }
+        Command::Orders { ref action } => {
+            let t = load_topology(&cli)?;
+            orders(&t, action).await
         }
         Command::Test { ref cases, json } => {
             let t = config::load(&topology_path, &schemas_path)?;
@@ -241,4 +265,59 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 fn load_topology(cli: &Cli) -> Result<Topology, ConfigError> {
     config::load(&cli.topology, &cli.schemas)
+}
+
+async fn orders(t: &Topology, action: &OrdersCommand) -> Result<(), CliError> {
+    use crate::ops::tracker;
+    let tr = tracker::load(t).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let at = crate::runtime::dlq::rfc3339;
+    match action {
+        OrdersCommand::Stuck { json } => {
+            let stuck = tr.stuck(now);
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&stuck).unwrap_or_default());
+            } else if stuck.is_empty() {
+                println!(
+                    "no order is past its service level ({} orders tracked)",
+                    tr.timelines.len()
+                );
+            } else {
+                println!("{:<24} {:<24} {:<26} OVERDUE", "ORDER", "TRANSITION", "SINCE");
+                for s in &stuck {
+                    println!(
+                        "{:<24} {:<24} {:<26} {}m",
+                        s.order_id,
+                        s.transition,
+                        at(s.since),
+                        s.overdue_ms / 60_000
+                    );
+                }
+                println!("{} stuck of {} tracked", stuck.len(), tr.timelines.len());
+            }
+            Ok(())
+        }
+        OrdersCommand::Show { order_id } => {
+            let tl = tr
+                .timelines
+                .get(order_id)
+                .ok_or_else(|| CliError::Failed(format!("order {order_id} is not tracked (yet)")))?;
+            println!(
+                "order {}: now {} since {}",
+                tl.order_id,
+                tracker::state_name(tl.state),
+                at(tl.entered_at)
+            );
+            for s in &tl.steps {
+                println!(
+                    "  {}  {:<22} {} / {}",
+                    at(s.at),
+                    s.what,
+                    s.source_system,
+                    s.source_instance
+                );
+            }
+            Ok(())
+        }
+    }
 }

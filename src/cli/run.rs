@@ -16,7 +16,13 @@ use crate::schema::{Catalog, Codec};
 
 use super::CliError;
 
-pub async fn run(t: Topology, schema_dir: &Path, workers: &[String], instance: &str) -> Result<(), CliError> {
+pub async fn run(
+    t: Topology,
+    schema_dir: &Path,
+    workers: &[String],
+    instance: &str,
+    no_tracker: bool,
+) -> Result<(), CliError> {
     let catalog = Arc::new(Catalog::load(schema_dir)?);
     let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?);
     let codec = Arc::new(
@@ -47,6 +53,20 @@ pub async fn run(t: Topology, schema_dir: &Path, workers: &[String], instance: &
         info!("shutting down: finishing the open transactions");
         let _ = stop.send(true);
     });
+    if shared.topology.tracker.enabled && !no_tracker {
+        let (t, catalog, codec, metrics, stop) = (
+            shared.topology.clone(),
+            shared.catalog.clone(),
+            shared.codec.clone(),
+            shared.metrics.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = crate::ops::tracker::run(t, catalog, codec, metrics, stop).await {
+                tracing::error!(error = %e, "business transaction tracker stopped");
+            }
+        });
+    }
     supervisor::run(shared, workers, instance, shutdown)
         .await
         .map_err(CliError::Failed)

@@ -18,8 +18,51 @@ pub struct Topology {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub defaults: Defaults,
+    #[serde(default)]
+    pub tracker: TrackerConfig,
     #[serde(default, rename = "worker")]
     pub workers: Vec<WorkerConfig>,
+}
+
+/// The business transaction tracker: order lifecycles and their service levels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackerConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Compacted topic holding every order's timeline.
+    #[serde(default = "default_tracker_topic")]
+    pub changelog_topic: String,
+    /// `"FROM->TO" = "duration"`: an order in FROM longer than that is stuck.
+    #[serde(default = "default_service_levels")]
+    pub service_levels: BTreeMap<String, String>,
+}
+
+fn default_tracker_topic() -> String {
+    "syncline.state.tracker".into()
+}
+
+fn default_service_levels() -> BTreeMap<String, String> {
+    [
+        ("SUBMITTED->ACCEPTED", "1h"),
+        ("CREDIT_HOLD->ACCEPTED", "1d"),
+        ("ACCEPTED->SHIPPED", "3d"),
+        ("SHIPPED->INVOICED", "2d"),
+        ("INVOICED->PAID", "45d"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            changelog_topic: default_tracker_topic(),
+            service_levels: default_service_levels(),
+        }
+    }
 }
 
 /// Kafka connection. `properties` go to librdkafka unchanged (SASL, SSL, timeouts ...).

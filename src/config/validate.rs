@@ -25,6 +25,20 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     v.retry("defaults.retry", &t.defaults.retry);
     v.dedupe("defaults.dedupe", &t.defaults.dedupe);
     v.workers(t, known_schemas);
+    v.topic("tracker.changelog_topic", &t.tracker.changelog_topic);
+    for (transition, limit) in &t.tracker.service_levels {
+        let key = format!("tracker.service_levels.\"{transition}\"");
+        if crate::ops::tracker::parse_transition(transition).is_none() {
+            v.push(
+                key.clone(),
+                format!(
+                    "`{transition}` is not FROM->TO of order states; states: {}",
+                    crate::ops::tracker::STATES.join(", ")
+                ),
+            );
+        }
+        v.duration(&key, limit);
+    }
     v.problems
 }
 

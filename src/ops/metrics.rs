@@ -26,6 +26,8 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub registry_requests: IntCounterVec,
     pub worker_up: IntGaugeVec,
+    pub orders_in_state: IntGaugeVec,
+    pub orders_stuck: IntGaugeVec,
 }
 
 impl Metrics {
@@ -141,8 +143,26 @@ impl Metrics {
             &["worker"],
         )?;
         registry.register(Box::new(worker_up.clone()))?;
+        let orders_in_state = IntGaugeVec::new(
+            Opts::new(
+                "syncline_orders_in_state",
+                "Orders whose lifecycle is currently in each state (business tracker).",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(orders_in_state.clone()))?;
+        let orders_stuck = IntGaugeVec::new(
+            Opts::new(
+                "syncline_orders_stuck",
+                "Orders past the service level of a transition (tracker.service_levels).",
+            ),
+            &["transition"],
+        )?;
+        registry.register(Box::new(orders_stuck.clone()))?;
         Ok(Self {
             registry,
+            orders_in_state,
+            orders_stuck,
             consumed,
             produced,
             failed,

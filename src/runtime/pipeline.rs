@@ -330,6 +330,7 @@ impl Pipeline {
             Ok(t) => t,
             Err(f) => return self.fail(raw, f, None, now, outbox, pending).await.map(|_| false),
         };
+        tracing::Span::current().record("correlation_id", transformed.correlation_id.as_str());
         let fp = dedupe::fingerprint(&transformed.idempotency_key);
         if self.dedupe.contains(fp, now) || pending.fingerprints.contains_key(&fp) {
             pending.duplicates += 1;

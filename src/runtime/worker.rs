@@ -17,6 +17,7 @@ use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::watch;
+use tracing::Instrument;
 use tracing::{debug, info, info_span, warn};
 
 use crate::config::{KafkaConfig, Topology, WorkerConfig};
@@ -29,6 +30,17 @@ use super::pipeline::{self, BatchError, Pending, Pipeline, classify, held_key, s
 use super::state;
 use super::txn::Outbox;
 use super::xref_feed::Xref;
+
+/// The span of one record; the pipeline fills in the correlation id once the transform knows it.
+fn record_span(m: &OwnedMessage) -> tracing::Span {
+    tracing::debug_span!(
+        "record",
+        topic = m.topic(),
+        partition = m.partition(),
+        offset = m.offset(),
+        correlation_id = tracing::field::Empty
+    )
+}
 
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -378,12 +390,18 @@ impl Worker {
                     pending.redriven += 1;
                 }
                 let started = Instant::now();
-                self.p.process(m, now, true, &mut outbox, &mut pending).await?;
+                self.p
+                    .process(m, now, true, &mut outbox, &mut pending)
+                    .instrument(record_span(m))
+                    .await?;
                 processing.observe(started.elapsed().as_secs_f64());
                 continue;
             }
             let started = Instant::now();
-            self.p.process(m, now, false, &mut outbox, &mut pending).await?;
+            self.p
+                .process(m, now, false, &mut outbox, &mut pending)
+                .instrument(record_span(m))
+                .await?;
             processing.observe(started.elapsed().as_secs_f64());
             let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
             *next = (*next).max(m.offset() + 1);

@@ -293,7 +293,11 @@ impl Running {
 pub fn shipped_topology_text_private(suffix: &str) -> String {
     let mut text = std::fs::read_to_string(repo_path("topology.toml")).unwrap();
     let t = parse_topology(&text);
-    let mut topics: Vec<String> = vec![t.defaults.dead_letter_topic.clone(), t.defaults.parked_topic.clone()];
+    let mut topics: Vec<String> = vec![
+        t.defaults.dead_letter_topic.clone(),
+        t.defaults.parked_topic.clone(),
+        t.tracker.changelog_topic.clone(),
+    ];
     for w in &t.workers {
         topics.extend(w.inputs.iter().cloned());
         topics.extend(w.outputs.iter().flat_map(|o| o.topics().map(str::to_string)));

@@ -1,0 +1,122 @@
+//! The Grafana dashboard and the Prometheus rules only use metrics syncline exports, and the rules
+//! file is valid (checked with `promtool` when the machine has it, by structure otherwise).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+/// Every metric name the process registers (histograms add _bucket/_sum/_count).
+fn exported() -> BTreeSet<String> {
+    let m = syncline::ops::metrics::Metrics::new().unwrap();
+    // Touch one label set of each family so gather() lists it.
+    let mut names = BTreeSet::new();
+    for family in m.registry.gather() {
+        names.insert(family.name().to_string());
+    }
+    let text = include_str!("../src/ops/metrics.rs");
+    for line in text.lines() {
+        if let Some(start) = line.find("\"syncline_") {
+            let rest = &line[start + 1..];
+            if let Some(end) = rest.find('"') {
+                names.insert(rest[..end].to_string());
+            }
+        }
+    }
+    for base in names.clone() {
+        for suffix in ["_bucket", "_sum", "_count"] {
+            names.insert(format!("{base}{suffix}"));
+        }
+    }
+    names
+}
+
+fn referenced(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("syncline_") {
+        let name: String = rest[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        out.insert(name);
+        rest = &rest[i + 9..];
+    }
+    out
+}
+
+#[test]
+fn dashboard_panels_query_exported_metrics() {
+    let text = std::fs::read_to_string(common::repo_path("dashboards/syncline.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
+    for wanted in [
+        "Throughput",
+        "Errors by code",
+        "Dead letters",
+        "lag",
+        "latency",
+        "Orders by state",
+        "Stuck orders",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(wanted)),
+            "no panel for {wanted}: {titles:?}"
+        );
+    }
+    let exported = exported();
+    let unknown: Vec<String> = referenced(&text)
+        .into_iter()
+        .filter(|n| !exported.contains(n))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "dashboard queries metrics syncline does not export: {unknown:?}"
+    );
+}
+
+#[test]
+fn alert_rules_are_valid_and_use_exported_metrics() {
+    let path = common::repo_path("alerts/syncline.rules.yml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rules: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let alerts: Vec<&str> = rules["groups"][0]["rules"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert!(r["expr"].as_str().is_some_and(|e| !e.is_empty()));
+            r["alert"].as_str().unwrap()
+        })
+        .collect();
+    for wanted in [
+        "SynclineOrdersStuck",
+        "SynclineDeadLettersGrowing",
+        "SynclineConsumerLagHigh",
+        "SynclineWorkerDown",
+    ] {
+        assert!(alerts.contains(&wanted), "{wanted} missing: {alerts:?}");
+    }
+    let exported = exported();
+    let unknown: Vec<String> = referenced(&text)
+        .into_iter()
+        .filter(|n| !exported.contains(n))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "rules use metrics syncline does not export: {unknown:?}"
+    );
+    if let Ok(out) = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&path)
+        .output()
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The business transaction tracker, as `syncline run` runs it: with a tiny service level an
+//! order without ERP acceptance is stuck, and leaves the stuck list once accepted; the timelines
+//! survive a restart of the process.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const RUN: &str = "0000ef56";
+
+fn cli(topology: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_syncline"))
+        .arg("--topology")
+        .arg(topology)
+        .arg("--schemas")
+        .arg(common::repo_path("schemas"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Starts `syncline run`; returns the child and its metrics base URL.
+fn start(topology: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncline"))
+        .args(["run", "--instance", "trk", "--topology"])
+        .arg(topology)
+        .arg("--schemas")
+        .arg(common::repo_path("schemas"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("http://") {
+                let url: String = line[i..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != ',')
+                    .collect();
+                let _ = tx.send(url.trim_end_matches("/metrics").to_string());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).expect("metrics address");
+    (child, base)
+}
+
+fn stop(child: Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut child = child;
+    let _ = child.wait();
+}
+
+async fn gauge(base: &str, name: &str, label: (&str, &str)) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn stuck_orders_appear_leave_and_survive_a_restart() {
+    let suffix = common::unique("trk");
+    let text = common::shipped_topology_text_private(&suffix)
+        .replace("\"SUBMITTED->ACCEPTED\" = \"1h\"", "\"SUBMITTED->ACCEPTED\" = \"1s\"");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    std::fs::write(&path, &text).unwrap();
+    let topology = common::parse_topology(&text);
+    syncline::runtime::clients::ensure_topics(
+        &common::kafka(),
+        &syncline::runtime::clients::topology_topics(&topology, 3),
+    )
+    .await
+    .unwrap();
+    let p = common::producer();
+    for (k, v) in syncline::samples::xref_records(&common::repo_path("samples/mdm/xref.json"), RUN).unwrap() {
+        common::produce(&p, &common::private("mdm.xref", &suffix), &k, &v).await;
+    }
+    let (child, base) = start(&path);
+    let order = format!("801Dn{RUN}A1");
+    let sample = syncline::samples::load(
+        &common::repo_path("samples/salesforce/order_submitted.cometd.json"),
+        RUN,
+    )
+    .unwrap();
+    common::produce(
+        &p,
+        &common::private("sf.order.submitted", &suffix),
+        &order,
+        &sample.value,
+    )
+    .await;
+
+    eventually("the order to be stuck before acceptance", async || {
+        let (_, out) = cli(&path, &["orders", "stuck", "--json"]);
+        out.contains(&order) && out.contains("SUBMITTED->ACCEPTED")
+    })
+    .await;
+    eventually("the stuck gauge", async || {
+        gauge(&base, "syncline_orders_stuck", ("transition", "SUBMITTED->ACCEPTED")).await >= 1.0
+    })
+    .await;
+
+    let accepted =
+        syncline::samples::load(&common::repo_path("samples/erp/sap_s4/salesorder.created.json"), RUN).unwrap();
+    common::produce(
+        &p,
+        &common::private("erp.sales-order.events", &suffix),
+        "5000",
+        &accepted.value,
+    )
+    .await;
+    eventually("the order to leave the stuck list", async || {
+        let (ok, out) = cli(&path, &["orders", "stuck", "--json"]);
+        ok && !out.contains(&order)
+    })
+    .await;
+    eventually("the state gauge", async || {
+        gauge(&base, "syncline_orders_in_state", ("state", "ACCEPTED")).await >= 1.0
+    })
+    .await;
+    stop(child);
+
+    // After a restart the tracker starts from its changelog, not from nothing.
+    let (child, base) = start(&path);
+    eventually("restored gauges", async || {
+        gauge(&base, "syncline_orders_in_state", ("state", "ACCEPTED")).await >= 1.0
+    })
+    .await;
+    let (ok, out) = cli(&path, &["orders", "show", &order]);
+    assert!(ok, "{out}");
+    assert!(out.contains("now ACCEPTED"), "{out}");
+    assert!(
+        out.contains("SUBMITTED") && out.contains("salesforce") && out.contains("sap_s4 / erp-na"),
+        "{out}"
+    );
+    stop(child);
+}
