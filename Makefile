@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Everything else is a helper.
-.PHONY: demo test build stack-start stack-stop stack-status
+.PHONY: demo test build bench stack-start stack-stop stack-status
 
 build:
 	cargo build
@@ -19,3 +19,7 @@ stack-stop:
 	scripts/stack.sh stop
 stack-status:
 	scripts/stack.sh status
+
+# Throughput and latency against a passthrough baseline; writes BENCHMARKS.md (needs ~5 min).
+bench:
+	SYNCLINE_KEEP_STACK=1 scripts/with-stack.sh cargo bench --bench pipeline

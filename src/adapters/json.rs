@@ -9,7 +9,7 @@ use crate::failure::Failure;
 use crate::schema::decimal::Dec;
 
 /// Payloads above this are refused before parsing: no source event is legitimately this big.
-pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 /// Longest string value kept from a source field.
 pub const MAX_STRING_CHARS: usize = 4096;
 

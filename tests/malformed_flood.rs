@@ -1,0 +1,123 @@
+//! A flood of malformed input across twelve kinds: every record ends in the dead-letter topic
+//! with the specific code of its kind, the worker stays alive (a valid order after the flood is
+//! processed), nothing else is produced. FLOOD_EVENTS sets the size (default 1200 in `make test`;
+//! the campaign in RELIABILITY.md uses 10000).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{Running, private};
+use rdkafka::message::Message;
+use syncline::runtime::dlq::header;
+
+fn pe(fields: serde_json::Value, uuid: &str) -> Vec<u8> {
+    serde_json::json!({"payload": fields, "event": {"replayId": 1, "EventUuid": uuid}})
+        .to_string()
+        .into_bytes()
+}
+
+fn order(i: usize, quantity: &str, currency: &str) -> serde_json::Value {
+    serde_json::json!({
+        "CreatedDate": "2026-11-26T09:00:00Z", "Order_Id__c": format!("801F{i}"), "Account_Id__c": "001F",
+        "Legal_Entity__c": "US01", "Currency__c": currency,
+        "Lines__c": format!("[{{\"Product2Id\":\"01tF\",\"Quantity\":{quantity},\"UnitPrice\":\"1.00\"}}]")
+    })
+}
+
+/// The i-th malformed record and the code it must be dead-lettered with.
+fn malformed(i: usize) -> (&'static str, Vec<u8>) {
+    let uuid = format!("00000000-0000-4000-8000-{i:012}");
+    match i % 12 {
+        0 => ("INVALID_JSON", b"{\"payload\": {\"Order_Id__c\": ".to_vec()),
+        1 => ("INVALID_UTF8", vec![0x7b, 0xff, 0xfe, 0x7d]),
+        // Confluent wire-format Avro where JSON is expected: magic byte, id, truncated datum.
+        2 => ("INVALID_UTF8", vec![0x00, 0x00, 0x00, 0x00, 0x07, 0x02, 0xff]),
+        3 => ("PAYLOAD_TOO_LARGE", {
+            let mut v = b"{\"pad\":\"".to_vec();
+            v.extend(std::iter::repeat_n(b'x', 900 * 1024));
+            v.extend_from_slice(b"\"}");
+            v
+        }),
+        4 => ("MISSING_FIELD", pe(serde_json::json!({"CreatedDate": "2026-11-26T09:00:00Z"}), &uuid)),
+        5 => ("WRONG_TYPE", pe({ let mut o = order(i, "1", "USD"); o["Account_Id__c"] = serde_json::json!({"nested": true}); o }, &uuid)),
+        6 => ("UNKNOWN_EVENT_TYPE", serde_json::json!({"ChangeEventHeader": {"entityName": "Contact", "recordIds": ["003F"], "changeType": "UPDATE",
+            "sequenceNumber": 1, "commitTimestamp": 1, "commitNumber": i}}).to_string().into_bytes()),
+        7 => ("INVALID_QUANTITY", pe(order(i, "-2", "USD"), &uuid)),
+        8 => ("INVALID_QUANTITY", pe(order(i, "0", "USD"), &uuid)),
+        9 => ("UNKNOWN_CURRENCY", pe(order(i, "1", "XYZ"), &uuid)),
+        10 => ("FIELD_TOO_LONG", pe({ let mut o = order(i, "1", "USD"); o["Order_Number__c"] = serde_json::json!("9".repeat(5000)); o }, &uuid)),
+        _ => ("MISSING_EVENT_UUID", serde_json::json!({"payload": order(i, "1", "USD")}).to_string().into_bytes()),
+    }
+}
+
+#[tokio::test]
+async fn every_malformed_input_is_dead_lettered_with_its_code_and_the_worker_survives() {
+    let n: usize = std::env::var("FLOOD_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1200);
+    let suffix = common::unique("flood");
+    let topology = common::shipped_topology_private(&suffix);
+    syncline::runtime::clients::ensure_topics(
+        &common::kafka(),
+        &syncline::runtime::clients::topology_topics(&topology, 3),
+    )
+    .await
+    .unwrap();
+    let p = common::producer();
+    let xref = [
+        (
+            "account:001F",
+            r#"{"type":"account","salesforce_id":"001F","erp_customer_id":"C","payment_terms":"NT30"}"#,
+        ),
+        (
+            "product:01tF",
+            r#"{"type":"product","salesforce_id":"01tF","erp_material_id":"M","unit_of_measure":"EA"}"#,
+        ),
+    ];
+    for (k, v) in xref {
+        common::produce(&p, &private("mdm.xref", &suffix), k, v.as_bytes()).await;
+    }
+    let worker = format!("order-submission-{}", suffix.replace('.', "-"));
+    let running = Running::start_workers(topology, "a", std::slice::from_ref(&worker)).await;
+    let input = private("sf.order.submitted", &suffix);
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_key: BTreeMap<String, &'static str> = BTreeMap::new();
+    for i in 0..n {
+        let (code, payload) = malformed(i);
+        let key = format!("bad-{i}");
+        *expected.entry(code.to_string()).or_default() += 1;
+        by_key.insert(key.clone(), code);
+        common::produce(&p, &input, &key, &payload).await;
+    }
+    // One good order after the flood: the worker must still be working.
+    common::produce(
+        &p,
+        &input,
+        "801GOOD",
+        &pe(order(999_999, "3", "USD"), "00000000-0000-4000-8000-999999999999"),
+    )
+    .await;
+    let out = common::wait_for(
+        &private("erp.na.sales-order.requests", &suffix),
+        1,
+        Duration::from_secs(120),
+    )
+    .await;
+    assert_eq!(out.len(), 1, "the worker survived the flood");
+    let dlq = common::wait_for(&private("syncline.dlq", &suffix), n, Duration::from_secs(120)).await;
+    assert_eq!(dlq.len(), n, "every malformed record is a dead letter");
+    let mut got: BTreeMap<String, usize> = BTreeMap::new();
+    for m in &dlq {
+        let code = common::header(m, header::ERROR_CODE).unwrap().to_string();
+        let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
+        assert_eq!(by_key.get(&key).copied(), Some(code.as_str()), "record {key}");
+        *got.entry(code).or_default() += 1;
+    }
+    assert_eq!(got, expected);
+    assert!(got.len() >= 10, "at least ten kinds: {got:?}");
+    eprintln!("malformed inputs by code: {got:?}");
+    running.stop().await;
+}
