@@ -257,11 +257,13 @@ async fn main() {
         name: name.to_string(),
         partitions: PARTITIONS,
         compacted: false,
+        retention_ms: None,
     })
     .chain([TopicSpec {
         name: t.defaults.xref_topic.clone(),
         partitions: 1,
         compacted: true,
+        retention_ms: None,
     }])
     .collect();
     clients::ensure_topics(&t.kafka, &specs)

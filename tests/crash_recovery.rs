@@ -1,5 +1,7 @@
 //! `syncline run` as a child process, killed with SIGKILL at random moments while events keep
 //! arriving, then restarted: the committed output holds every input exactly once.
+//! CRASH_CYCLES (default 6) and CRASH_EVENTS (default 3000) size it; the campaign in
+//! RELIABILITY.md runs more.
 
 mod common;
 
@@ -42,7 +44,8 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let log = dir.path().join("worker.log");
 
     // Events keep arriving during the whole campaign.
-    let n: u32 = 3000;
+    let env = |name: &str, default: u32| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let n: u32 = env("CRASH_EVENTS", 3000);
     let input = names.input.clone();
     let feeder = tokio::spawn(async move {
         let p = common::producer();
@@ -55,7 +58,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         }
     });
 
-    let cycles = 6;
+    let cycles = env("CRASH_CYCLES", 6);
     for cycle in 0..cycles {
         let before = common::read_all(&names.output).await.len();
         let mut child = spawn(&topology, &log);

@@ -200,6 +200,7 @@ async fn ensure_decisions_topic(cfg: &KafkaConfig, topic: &str) -> Result<(), Ka
             name: topic.to_string(),
             partitions: 1,
             compacted: true,
+            retention_ms: None,
         }],
     )
     .await

@@ -272,6 +272,7 @@ async fn ensure_changelog(cfg: &KafkaConfig, topic: &str) -> Result<(), rdkafka:
             name: topic.to_string(),
             partitions: 3,
             compacted: true,
+            retention_ms: None,
         }],
     )
     .await

@@ -80,20 +80,26 @@ pub struct TopicSpec {
     pub name: String,
     pub partitions: i32,
     pub compacted: bool,
+    /// `retention.ms`; None keeps the broker's default.
+    pub retention_ms: Option<i64>,
 }
 
 /// Creates the topics that do not exist yet; returns the names it created.
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[TopicSpec]) -> Result<Vec<String>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base(cfg).create()?;
+    let retention: Vec<Option<String>> = topics.iter().map(|t| t.retention_ms.map(|r| r.to_string())).collect();
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|t| {
-            let topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
+        .zip(&retention)
+        .map(|(t, retention)| {
+            let mut topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
             if t.compacted {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
+                topic = topic.set("cleanup.policy", "compact");
             }
+            if let Some(r) = retention {
+                topic = topic.set("retention.ms", r);
+            }
+            topic
         })
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -243,6 +249,7 @@ pub fn topology_topics(t: &crate::config::Topology, partitions: i32) -> Vec<Topi
             name: name.to_string(),
             partitions,
             compacted: name == t.defaults.xref_topic,
+            retention_ms: None,
         })
         .collect()
 }

@@ -107,8 +107,16 @@ impl DedupeStore {
         expires_at.to_be_bytes()
     }
 
-    /// Applies one changelog record (key = 16-byte fingerprint, value = expiry; None = tombstone).
+    /// Applies one changelog record: a batch (value = packed 16-byte fingerprint + 8-byte expiry
+    /// entries), or a single entry (key = fingerprint, value = expiry; None = tombstone).
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
+        if key.starts_with(b"batch:") {
+            for entry in value.unwrap_or_default().chunks_exact(24) {
+                let (fp, expiry) = entry.split_at(16);
+                self.apply_changelog(fp, Some(expiry), partition, now_ms);
+            }
+            return;
+        }
         let Ok(k) = <[u8; 16]>::try_from(key) else {
             return;
         };
@@ -158,6 +166,20 @@ mod tests {
         assert!(!s.contains(old, 0));
         s.apply_changelog(&fp.to_be_bytes(), None, 3, 1000);
         assert!(!s.contains(fp, 0));
+    }
+
+    #[test]
+    fn batch_records_restore_every_entry() {
+        let mut s = DedupeStore::new(1000, 10);
+        let (a, b) = (fingerprint("a"), fingerprint("b"));
+        let mut value = Vec::new();
+        for (fp, exp) in [(a, 5000i64), (b, 10)] {
+            value.extend_from_slice(&fp.to_be_bytes());
+            value.extend_from_slice(&DedupeStore::encode_value(exp));
+        }
+        s.apply_changelog(b"batch:t-0-0", Some(&value), 1, 100);
+        assert!(s.contains(a, 200));
+        assert!(!s.contains(b, 0), "expired entries are not restored");
     }
 
     #[test]

@@ -31,8 +31,23 @@ use super::status::{self, StatusStore};
 use super::txn::{Out, Outbox};
 use super::xref_feed::Xref;
 
-/// The state stores every worker keeps, each with a compacted changelog topic.
+/// The state stores every worker keeps, each with its changelog topic.
 pub const STORES: [&str; 4] = ["dedupe", "held", "parked", "status"];
+
+/// How long a status-ledger entry is kept: a status event later than this after the order's last
+/// one is not checked for staleness any more.
+const STATUS_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Changelog retention per store: dedupe and status are written in batches and expire by time
+/// (dedupe a day past its TTL); held and parked are keyed and compacted.
+pub fn stores(dedupe_ttl: Duration) -> [(&'static str, Option<Duration>); 4] {
+    [
+        (STORES[0], Some(dedupe_ttl + Duration::from_secs(24 * 3600))),
+        (STORES[1], None),
+        (STORES[2], None),
+        (STORES[3], Some(STATUS_RETENTION.max(dedupe_ttl))),
+    ]
+}
 
 /// Why a batch did not commit.
 #[derive(Debug)]
@@ -396,17 +411,8 @@ impl Pipeline {
                 }
             }
         }
+        // Written to the changelog once per batch (`flush_state`), not per record.
         for (order, current) in status_updates {
-            let value = serde_json::to_vec(&current).unwrap_or_default();
-            send(
-                outbox,
-                &self.status_changelog,
-                Some(cp),
-                Some(order.as_bytes()),
-                Some(&value),
-                &[],
-            )
-            .await?;
             pending.statuses.insert(order, (cp, current));
         }
         for (topic, bytes, meta) in &encoded {
@@ -432,20 +438,56 @@ impl Pipeline {
             .await?;
             *pending.produced.entry(topic.clone()).or_default() += 1;
         }
-        let expires_at = now + self.dedupe.ttl_ms();
-        let cp = raw.partition % self.changelog_partitions;
-        let value = DedupeStore::encode_value(expires_at);
-        send(
-            outbox,
-            &self.dedupe_topic,
-            Some(cp),
-            Some(&fp.to_be_bytes()),
-            Some(&value),
-            &[],
-        )
-        .await?;
-        pending.fingerprints.insert(fp, (cp, expires_at));
+        pending.fingerprints.insert(fp, (cp, now + self.dedupe.ttl_ms()));
         Ok(true)
+    }
+
+    /// Writes what a batch added to the idempotency store and the status ledger: one changelog
+    /// record per store and changelog partition for the whole batch (fingerprints packed 24 bytes
+    /// each; statuses as a JSON map), instead of one record per input. Called once per batch,
+    /// inside its transaction.
+    pub(crate) async fn flush_state(
+        &self,
+        batch_id: &str,
+        outbox: &mut Outbox<'_>,
+        pending: &Pending,
+    ) -> Result<(), BatchError> {
+        let mut fingerprints: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
+        for (fp, (cp, expires_at)) in &pending.fingerprints {
+            let buf = fingerprints.entry(*cp).or_default();
+            buf.extend_from_slice(&fp.to_be_bytes());
+            buf.extend_from_slice(&DedupeStore::encode_value(*expires_at));
+        }
+        for (cp, value) in &fingerprints {
+            let key = format!("batch:{batch_id}");
+            send(
+                outbox,
+                &self.dedupe_topic,
+                Some(*cp),
+                Some(key.as_bytes()),
+                Some(value),
+                &[],
+            )
+            .await?;
+        }
+        let mut statuses: BTreeMap<i32, BTreeMap<&str, status::Current>> = BTreeMap::new();
+        for (order, (cp, current)) in &pending.statuses {
+            statuses.entry(*cp).or_default().insert(order.as_str(), *current);
+        }
+        for (cp, map) in &statuses {
+            let key = format!("batch:{batch_id}");
+            let value = serde_json::to_vec(map).unwrap_or_default();
+            send(
+                outbox,
+                &self.status_changelog,
+                Some(*cp),
+                Some(key.as_bytes()),
+                Some(&value),
+                &[],
+            )
+            .await?;
+        }
+        Ok(())
     }
     /// Dead letter, park, or retry, by the failure's class.
     pub(crate) async fn fail(

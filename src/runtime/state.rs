@@ -19,18 +19,21 @@ pub fn changelog_topic(worker: &str, store: &str) -> String {
 }
 
 /// Creates the changelog topics of a worker (compacted, as many partitions as its widest input).
+/// `stores` are (name, retention): keyed stores are compacted (None); batch-written stores are
+/// time-retained logs (Some(retention)), their records expire with the entries they hold.
 pub async fn ensure_changelogs(
     cfg: &KafkaConfig,
     worker: &str,
-    stores: &[&str],
+    stores: &[(&str, Option<std::time::Duration>)],
     partitions: i32,
 ) -> Result<(), KafkaError> {
     let specs: Vec<TopicSpec> = stores
         .iter()
-        .map(|s| TopicSpec {
+        .map(|(s, retention)| TopicSpec {
             name: changelog_topic(worker, s),
             partitions,
-            compacted: true,
+            compacted: retention.is_none(),
+            retention_ms: retention.map(|r| r.as_millis() as i64),
         })
         .collect();
     clients::ensure_topics(cfg, &specs).await.map(|_| ())

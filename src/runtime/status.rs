@@ -50,7 +50,16 @@ impl StatusStore {
         self.orders.retain(|_, (p, _)| *p != partition);
     }
 
+    /// Applies one changelog record: a batch (`batch:` key, JSON map order → current) or a
+    /// single order (key = order id).
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32) {
+        if key.starts_with(b"batch:") {
+            let map: HashMap<String, Current> = value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
+            for (order, current) in map {
+                self.set(order, partition, current);
+            }
+            return;
+        }
         let order = String::from_utf8_lossy(key).into_owned();
         match value.and_then(|v| serde_json::from_slice::<Current>(v).ok()) {
             Some(c) => self.set(order, partition, c),

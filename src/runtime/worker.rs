@@ -167,7 +167,13 @@ impl Worker {
             .map(|(_, p)| p + 1)
             .max()
             .unwrap_or(1);
-        state::ensure_changelogs(&t.kafka, &w.name, &pipeline::STORES, widest)
+        let ttl = pipeline::Settings::resolve(t, w)
+            .map(|s| s.dedupe_ttl)
+            .map_err(|message| WorkerError::Setup {
+                worker: w.name.clone(),
+                message,
+            })?;
+        state::ensure_changelogs(&t.kafka, &w.name, &pipeline::stores(ttl), widest)
             .await
             .map_err(kafka_err)?;
         let arrivals = xref.arrivals.subscribe();
@@ -415,6 +421,11 @@ impl Worker {
             code: "NO_GROUP".into(),
             message: "consumer has no group metadata yet".into(),
         })?;
+        let batch_id = batch
+            .first()
+            .map(|m| format!("{}-{}-{}", m.topic(), m.partition(), m.offset()))
+            .unwrap_or_default();
+        self.p.flush_state(&batch_id, &mut outbox, &pending).await?;
         outbox.flush().await.map_err(classify)?;
         if redrive.is_none() {
             self.producer

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::ResolvedSchema;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use schema_registry_converter::async_impl::avro::AvroDecoder;
@@ -57,16 +58,37 @@ impl CodecError {
 }
 
 /// A registered writer schema.
+/// Everything needed to encode for one subject, built once: the schema's names resolved and the
+/// datum writer ready. The schema is leaked to give the writer a `'static` borrow; there is one
+/// per (topic, record, version) the process writes, a handful for its whole life.
 struct Writer {
     id: u32,
-    schema: Schema,
+    schema: &'static Schema,
+    resolved: ResolvedSchema<'static>,
+    datum: GenericDatumWriter<'static>,
 }
+
+impl Writer {
+    fn new(id: u32, schema: &Schema) -> Result<Self, apache_avro::Error> {
+        let schema: &'static Schema = Box::leak(Box::new(schema.clone()));
+        Ok(Self {
+            id,
+            schema,
+            resolved: ResolvedSchema::try_from(schema)?,
+            // Values are resolved against the schema first, which checks them.
+            datum: GenericDatumWriter::builder(schema).validate(false).build()?,
+        })
+    }
+}
+
+/// Writers by topic, then by (record, version): looked up on every record without allocating.
+type Writers = HashMap<String, Vec<(String, u32, Arc<Writer>)>>;
 
 /// Encoder and decoder sharing one registry connection and its caches.
 pub struct Codec {
     settings: SrSettings,
     decoder: AvroDecoder,
-    writers: RwLock<HashMap<(String, String, u32), Arc<Writer>>>,
+    writers: RwLock<Writers>,
     /// `syncline_registry_requests_total{operation, outcome}`, when metrics are wanted.
     requests: Option<prometheus::IntCounterVec>,
     /// No registry: schema id 0, checked against the local schema only (`syncline test`).
@@ -149,14 +171,13 @@ impl Codec {
             record: schema.record.clone(),
             message: error_chain(&e),
         };
-        let resolved = value.resolve(&writer.schema).map_err(encode_err)?;
-        let datum_writer = GenericDatumWriter::builder(&writer.schema)
-            .build()
+        let resolved = value
+            .resolve_with_names(writer.schema, writer.resolved.get_names())
             .map_err(encode_err)?;
         let mut out = Vec::with_capacity(256);
         out.push(MAGIC_BYTE);
         out.extend_from_slice(&writer.id.to_be_bytes());
-        datum_writer.write_value_ref(&mut out, &resolved).map_err(encode_err)?;
+        writer.datum.write_value_ref(&mut out, &resolved).map_err(encode_err)?;
         Ok(out)
     }
 
@@ -166,33 +187,34 @@ impl Codec {
     }
 
     async fn writer(&self, topic: &str, schema: &SchemaVersion) -> Result<Arc<Writer>, CodecError> {
-        let key = (topic.to_string(), schema.record.clone(), schema.version);
-        if let Some(w) = self.writers.read().ok().and_then(|m| m.get(&key).cloned()) {
+        let cached = self.writers.read().ok().and_then(|m| {
+            m.get(topic)?
+                .iter()
+                .find(|(r, v, _)| *r == schema.record && *v == schema.version)
+                .map(|(_, _, w)| w.clone())
+        });
+        if let Some(w) = cached {
             return Ok(w);
         }
-        if self.offline {
-            let writer = Arc::new(Writer {
-                id: 0,
-                schema: schema.schema.clone(),
-            });
-            if let Ok(mut map) = self.writers.write() {
-                map.insert(key, writer.clone());
-            }
-            return Ok(writer);
-        }
-        let subject = format!("{topic}-value");
-        let supplied = SuppliedSchema::new(Some(schema.full_name()), SchemaType::Avro, schema.raw.clone());
-        let registered = post_schema(&self.settings, subject.clone(), supplied)
-            .await
-            .map_err(|e| registry_error(&subject, e));
-        self.count("register", &registered.as_ref().map(|_| ()));
-        let registered = registered?;
-        let writer = Arc::new(Writer {
-            id: registered.id,
-            schema: schema.schema.clone(),
-        });
+        let id = if self.offline {
+            0
+        } else {
+            let subject = format!("{topic}-value");
+            let supplied = SuppliedSchema::new(Some(schema.full_name()), SchemaType::Avro, schema.raw.clone());
+            let registered = post_schema(&self.settings, subject.clone(), supplied)
+                .await
+                .map_err(|e| registry_error(&subject, e));
+            self.count("register", &registered.as_ref().map(|_| ()));
+            registered?.id
+        };
+        let writer = Arc::new(Writer::new(id, &schema.schema).map_err(|e| CodecError::Encode {
+            record: schema.record.clone(),
+            message: error_chain(&e),
+        })?);
         if let Ok(mut map) = self.writers.write() {
-            map.insert(key, writer.clone());
+            map.entry(topic.to_string())
+                .or_default()
+                .push((schema.record.clone(), schema.version, writer.clone()));
         }
         Ok(writer)
     }

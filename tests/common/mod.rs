@@ -53,6 +53,7 @@ pub async fn topics(names: &[&str], partitions: i32) {
             name: n.to_string(),
             partitions,
             compacted: false,
+            retention_ms: None,
         })
         .collect();
     clients::ensure_topics(&kafka(), &specs).await.unwrap_or_else(|e| {
