@@ -36,7 +36,7 @@ fn malformed(i: usize) -> (&'static str, Vec<u8>) {
         2 => ("INVALID_UTF8", vec![0x00, 0x00, 0x00, 0x00, 0x07, 0x02, 0xff]),
         3 => ("PAYLOAD_TOO_LARGE", {
             let mut v = b"{\"pad\":\"".to_vec();
-            v.extend(std::iter::repeat_n(b'x', 900 * 1024));
+            v.extend(std::iter::repeat_n(b'x', 540 * 1024));
             v.extend_from_slice(b"\"}");
             v
         }),
