@@ -146,8 +146,9 @@ async fn passthrough(t: &Topology, input: &str, output: &str, n: u64) -> Duratio
     )
     .unwrap();
     consumer.subscribe(&[input]).unwrap();
-    let producer =
-        clients::transactional_producer(&t.kafka, &format!("bench-pass-{input}"), Duration::from_secs(30)).unwrap();
+    let producer = clients::transactional_producer(&t.kafka, &format!("bench-pass-{input}"), Duration::from_secs(30))
+        .await
+        .unwrap();
     let start = Instant::now();
     let mut done = 0u64;
     while done < n {
@@ -205,7 +206,9 @@ async fn start_worker(t: Topology) -> Running {
     ));
     let metrics = Arc::new(Metrics::new().unwrap());
     let (stop, rx) = watch::channel(false);
-    let xref = syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone()).unwrap();
+    let xref = syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone())
+        .await
+        .unwrap();
     let shared = Shared {
         topology: Arc::new(t),
         catalog,
@@ -280,7 +283,9 @@ async fn main() {
     eprintln!("    {n} in {:.1}s = {a_rate:.0}/s", a.as_secs_f64());
 
     eprintln!("(b) syncline worker");
-    let input_ends = clients::end_offsets(&t.kafka, &[&input], Duration::from_secs(10)).unwrap();
+    let input_ends = clients::end_offsets(&t.kafka, &[&input], Duration::from_secs(10))
+        .await
+        .unwrap();
     let started = Instant::now();
     let running = start_worker(t.clone()).await;
     let group = format!("syncline.{}", t.workers[0].name);
@@ -312,7 +317,9 @@ async fn main() {
         .set("fetch.wait.max.ms", "5")
         .create()
         .unwrap();
-    let ends = clients::end_offsets(&t.kafka, &[&output], Duration::from_secs(10)).unwrap();
+    let ends = clients::end_offsets(&t.kafka, &[&output], Duration::from_secs(10))
+        .await
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
     for ((topic, p), end) in &ends {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*end)).unwrap();

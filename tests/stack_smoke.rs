@@ -22,10 +22,13 @@ async fn send(p: &FutureProducer, topic: &str, key: &str, value: &str) {
 async fn read_committed_consumer_sees_only_committed_transactions() {
     let topic = common::unique("smoke.txn");
     common::topics(&[&topic], 1).await;
-    let before = clients::end_offsets(&common::kafka(), &[&topic], common::TIMEOUT).unwrap();
+    let before = clients::end_offsets(&common::kafka(), &[&topic], common::TIMEOUT)
+        .await
+        .unwrap();
 
-    let producer =
-        clients::transactional_producer(&common::kafka(), &common::unique("smoke-txn"), common::TIMEOUT).unwrap();
+    let producer = clients::transactional_producer(&common::kafka(), &common::unique("smoke-txn"), common::TIMEOUT)
+        .await
+        .unwrap();
     producer.begin_transaction().unwrap();
     send(&producer, &topic, "k", "committed-1").await;
     send(&producer, &topic, "k", "committed-2").await;

@@ -125,7 +125,7 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     println!("schemas: {} subjects registered or up to date (BACKWARD)", regs.len());
 
     let watched: Vec<&str> = watched_topics(t);
-    let before = clients::end_offsets(&t.kafka, &watched, TIMEOUT)?;
+    let before = clients::end_offsets(&t.kafka, &watched, TIMEOUT).await?;
     let producer = clients::plain_producer(&t.kafka)?;
     for (key, value) in crate::samples::xref_records(&samples.join("mdm/xref.json"), &run)
         .map_err(|e| CliError::Failed(e.to_string()))?
@@ -140,7 +140,7 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
     let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(e.to_string()))?);
     let (stop, shutdown) = watch::channel(false);
-    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone())?;
+    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone()).await?;
     let shared = Shared {
         topology: Arc::new(t.clone()),
         catalog: catalog.clone(),

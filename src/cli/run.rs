@@ -29,7 +29,7 @@ pub async fn run(
         Codec::new(registry::sr_settings(&t.registry)?).with_request_counter(metrics.registry_requests.clone()),
     );
     let (stop, shutdown) = watch::channel(false);
-    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone())?;
+    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone()).await?;
     let health = Health::default();
     let listen: std::net::SocketAddr = t
         .metrics

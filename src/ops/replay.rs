@@ -157,7 +157,7 @@ pub fn decisions_topic(dead_letter_topic: &str) -> String {
 /// Every dead letter with its decision, oldest first.
 pub async fn read(cfg: &KafkaConfig, dead_letter_topic: &str) -> Result<Vec<DeadLetter>, ReplayError> {
     let decisions = read_decisions(cfg, &decisions_topic(dead_letter_topic)).await?;
-    let ends = clients::end_offsets(cfg, &[dead_letter_topic], TIMEOUT)?;
+    let ends = clients::end_offsets(cfg, &[dead_letter_topic], TIMEOUT).await?;
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
     let mut out: Vec<DeadLetter> = clients::read_committed_since(cfg, &from, TIMEOUT)
         .await?
@@ -173,7 +173,7 @@ pub async fn read(cfg: &KafkaConfig, dead_letter_topic: &str) -> Result<Vec<Dead
 
 async fn read_decisions(cfg: &KafkaConfig, topic: &str) -> Result<HashMap<String, Decision>, ReplayError> {
     ensure_decisions_topic(cfg, topic).await?;
-    let ends = clients::end_offsets(cfg, &[topic], TIMEOUT)?;
+    let ends = clients::end_offsets(cfg, &[topic], TIMEOUT).await?;
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
     let mut out = HashMap::new();
     for m in clients::read_committed_since(cfg, &from, TIMEOUT).await? {
@@ -260,7 +260,11 @@ pub async fn replay(
         ..Summary::default()
     };
     let decisions = decisions_topic(dead_letter_topic);
-    let producer = if opts.dry_run { None } else { Some(tool_producer(cfg)?) };
+    let producer = if opts.dry_run {
+        None
+    } else {
+        Some(tool_producer(cfg).await?)
+    };
     let pause = opts.rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
     for d in selected.iter().take(opts.limit.unwrap_or(usize::MAX)) {
         if d.decision.as_ref().is_some_and(|x| x.action == "replayed") && !opts.force {
@@ -331,7 +335,7 @@ pub async fn release(
         .rev()
         .find(|d| d.key.as_deref() == Some(key) && d.decision.is_none())
         .ok_or_else(|| ReplayError::NothingHeld(key.to_string()))?;
-    let producer = tool_producer(cfg)?;
+    let producer = tool_producer(cfg).await?;
     let headers = vec![
         (header::CONTROL.to_string(), b"release".to_vec()),
         (header::RELEASE_REASON.to_string(), reason.as_bytes().to_vec()),
@@ -375,9 +379,9 @@ pub async fn release(
     Ok(d)
 }
 
-fn tool_producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
+async fn tool_producer(cfg: &KafkaConfig) -> Result<FutureProducer, KafkaError> {
     let id = format!("syncline.dlq-tool.{}", uuid::Uuid::new_v4());
-    clients::transactional_producer(cfg, &id, TIMEOUT)
+    clients::transactional_producer(cfg, &id, TIMEOUT).await
 }
 
 /// The source record's own headers (and lineage), without the failure headers of the dead letter.

@@ -255,7 +255,7 @@ pub fn tracked_topics(t: &Topology) -> Vec<(String, String)> {
 pub async fn load(t: &Topology) -> Result<Tracker, rdkafka::error::KafkaError> {
     ensure_changelog(&t.kafka, &t.tracker.changelog_topic).await?;
     let mut tracker = Tracker::new(t);
-    let ends = clients::end_offsets(&t.kafka, &[&t.tracker.changelog_topic], Duration::from_secs(30))?;
+    let ends = clients::end_offsets(&t.kafka, &[&t.tracker.changelog_topic], Duration::from_secs(30)).await?;
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
     for m in clients::read_committed_since(&t.kafka, &from, Duration::from_secs(30)).await? {
         if let Some(v) = m.payload() {

@@ -26,8 +26,18 @@ pub fn base(cfg: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// Runs a blocking librdkafka call (transactions, metadata) on the blocking pool, so a slow or
+/// absent broker stalls only the caller, never the async threads that serve everything else.
+pub async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
+}
+
 /// A producer whose writes commit or abort together; fences older instances of the same id.
-pub fn transactional_producer(
+pub async fn transactional_producer(
     cfg: &KafkaConfig,
     transactional_id: &str,
     init_timeout: Duration,
@@ -39,7 +49,8 @@ pub fn transactional_producer(
         .set("compression.type", "zstd")
         .set("transaction.timeout.ms", "60000")
         .create()?;
-    producer.init_transactions(init_timeout)?;
+    let p = producer.clone();
+    off_thread(move || p.init_transactions(init_timeout)).await?;
     Ok(producer)
 }
 
@@ -151,7 +162,17 @@ fn wait_visible<'a>(
 pub type Offsets = std::collections::BTreeMap<(String, i32), i64>;
 
 /// The end offset (next offset to be written) of every partition of `topics`.
-pub fn end_offsets(cfg: &KafkaConfig, topics: &[&str], timeout: Duration) -> Result<Offsets, KafkaError> {
+pub async fn end_offsets(cfg: &KafkaConfig, topics: &[&str], timeout: Duration) -> Result<Offsets, KafkaError> {
+    let cfg = cfg.clone();
+    let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+    off_thread(move || {
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        end_offsets_blocking(&cfg, &refs, timeout)
+    })
+    .await
+}
+
+fn end_offsets_blocking(cfg: &KafkaConfig, topics: &[&str], timeout: Duration) -> Result<Offsets, KafkaError> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = base(cfg).set("isolation.level", "read_committed").create()?;
     let mut out = Offsets::new();
@@ -186,7 +207,7 @@ pub async fn read_committed_since(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut end = end_offsets(cfg, &topics, timeout)?;
+    let mut end = end_offsets(cfg, &topics, timeout).await?;
     end.retain(|k, _| from.contains_key(k));
     let consumer: StreamConsumer<DefaultConsumerContext> = base(cfg)
         .set("group.id", "syncline-reader")
@@ -313,7 +334,9 @@ pub async fn fetch_records(
                         .and_then(|e| e.offset().to_raw())
                         .is_none_or(|o| o <= last)
                 });
-                if let Ok(ends) = end_offsets(cfg, &open.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), timeout) {
+                if let Ok(ends) =
+                    end_offsets(cfg, &open.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), timeout).await
+                {
                     open.retain(|(t, p)| {
                         let last = range.get(&(t.clone(), *p)).map(|r| r.1).unwrap_or(0);
                         ends.get(&(t.clone(), *p)).is_some_and(|end| *end > last)

@@ -162,6 +162,7 @@ impl Worker {
         };
         let input_refs: Vec<&str> = w.inputs.iter().map(String::as_str).collect();
         let widest = clients::end_offsets(&t.kafka, &input_refs, KAFKA_TIMEOUT)
+            .await
             .map_err(kafka_err)?
             .keys()
             .map(|(_, p)| p + 1)
@@ -198,7 +199,9 @@ impl Worker {
             },
         )
         .map_err(kafka_err)?;
-        let producer = clients::transactional_producer(&t.kafka, &txn_id, KAFKA_TIMEOUT).map_err(kafka_err)?;
+        let producer = clients::transactional_producer(&t.kafka, &txn_id, KAFKA_TIMEOUT)
+            .await
+            .map_err(kafka_err)?;
         Ok(Self {
             p,
             kafka: t.kafka.clone(),
@@ -239,7 +242,7 @@ impl Worker {
             {
                 failures += 1;
                 self.p.recheck_parked = true;
-                let _ = self.producer.abort_transaction(KAFKA_TIMEOUT);
+                let _ = self.abort().await;
                 self.count_txn("aborted");
                 if let BatchError::Fatal(source) = e {
                     break Err(WorkerError::Kafka {
@@ -277,7 +280,7 @@ impl Worker {
                         .observe(started.elapsed().as_secs_f64());
                 }
                 Err(BatchError::Fatal(e)) => {
-                    let _ = self.producer.abort_transaction(KAFKA_TIMEOUT);
+                    let _ = self.abort().await;
                     self.count_txn("aborted");
                     break Err(WorkerError::Kafka {
                         worker: name.clone(),
@@ -288,7 +291,7 @@ impl Worker {
                     failures += 1;
                     self.p.metrics.retries.with_label_values(&[&name, &code]).inc();
                     warn!(worker = %name, attempt = failures, %code, "batch aborted, will retry: {message}");
-                    if let Err(e) = self.abort_and_rewind(&batch) {
+                    if let Err(e) = self.abort_and_rewind(&batch).await {
                         break Err(WorkerError::Kafka {
                             worker: name.clone(),
                             source: e,
@@ -428,11 +431,15 @@ impl Worker {
         self.p.flush_state(&batch_id, &mut outbox, &pending).await?;
         outbox.flush().await.map_err(classify)?;
         if redrive.is_none() {
-            self.producer
-                .send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT)
+            let producer = self.producer.clone();
+            clients::off_thread(move || producer.send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT))
+                .await
                 .map_err(classify)?;
         }
-        self.producer.commit_transaction(KAFKA_TIMEOUT).map_err(classify)?;
+        let producer = self.producer.clone();
+        clients::off_thread(move || producer.commit_transaction(KAFKA_TIMEOUT))
+            .await
+            .map_err(classify)?;
         self.count_txn("committed");
         let committed_at = chrono::Utc::now().timestamp_millis();
         let e2e = self
@@ -511,8 +518,14 @@ impl Worker {
 
     /// Aborts the open transaction and seeks each partition back to the batch's first record,
     /// so the next attempt reads the same records again.
-    fn abort_and_rewind(&mut self, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
-        if let Err(e) = self.producer.abort_transaction(KAFKA_TIMEOUT) {
+    /// Aborts the open transaction, off the async threads.
+    async fn abort(&self) -> Result<(), KafkaError> {
+        let producer = self.producer.clone();
+        clients::off_thread(move || producer.abort_transaction(KAFKA_TIMEOUT)).await
+    }
+
+    async fn abort_and_rewind(&mut self, batch: &[OwnedMessage]) -> Result<(), KafkaError> {
+        if let Err(e) = self.abort().await {
             // Aborting with no transaction open is fine; anything fatal is not.
             if let KafkaError::Transaction(rde) = &e
                 && rde.is_fatal()

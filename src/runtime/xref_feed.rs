@@ -44,11 +44,11 @@ impl Xref {
 
 /// Starts the feed task; the returned handle's `caught_up` turns true once the topic's current
 /// end has been read.
-pub fn start(cfg: &KafkaConfig, topic: &str, mut shutdown: watch::Receiver<bool>) -> Result<Xref, KafkaError> {
+pub async fn start(cfg: &KafkaConfig, topic: &str, mut shutdown: watch::Receiver<bool>) -> Result<Xref, KafkaError> {
     let table = Arc::new(RwLock::new(XrefTable::default()));
     let (arrivals, _) = broadcast::channel(4096);
     let (ready_tx, caught_up) = watch::channel(false);
-    let ends = clients::end_offsets(cfg, &[topic], Duration::from_secs(30))?;
+    let ends = clients::end_offsets(cfg, &[topic], Duration::from_secs(30)).await?;
     let consumer: StreamConsumer<DefaultConsumerContext> = clients::base(cfg)
         .set("group.id", "syncline-xref-feed")
         .set("isolation.level", "read_committed")

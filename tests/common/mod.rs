@@ -204,7 +204,9 @@ pub async fn produce_with_headers(
 
 /// Every committed record of `topic` so far.
 pub async fn read_all(topic: &str) -> Vec<OwnedMessage> {
-    let ends = syncline::runtime::clients::end_offsets(&kafka(), &[topic], TIMEOUT).expect("end offsets");
+    let ends = syncline::runtime::clients::end_offsets(&kafka(), &[topic], TIMEOUT)
+        .await
+        .expect("end offsets");
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
     syncline::runtime::clients::read_committed_since(&kafka(), &from, TIMEOUT)
         .await
@@ -258,8 +260,9 @@ impl Running {
         let metrics = Arc::new(Metrics::new().unwrap());
         let health = Health::default();
         let (stop, rx) = watch::channel(false);
-        let xref =
-            syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone()).expect("xref feed");
+        let xref = syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone())
+            .await
+            .expect("xref feed");
         let shared = Shared {
             topology: Arc::new(t),
             catalog,
