@@ -61,7 +61,8 @@ pick_registry_java() {
 # --- fetch ---------------------------------------------------------------------------------
 
 fetch_kafka() {
-  [[ -f "$KAFKA_HOME/.complete" ]] && return 0
+  # The marker names the fetch layout: v2 added the slf4j 1.7 binding Kafka 4.1 logs through.
+  [[ -f "$KAFKA_HOME/.complete-v2" ]] && return 0
   command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven) to fetch Kafka"
   log "fetching Apache Kafka $KAFKA_VERSION and its runtime dependencies from Maven Central"
   rm -rf "$KAFKA_HOME" && mkdir -p "$KAFKA_HOME/libs"
@@ -75,7 +76,7 @@ fetch_kafka() {
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-server</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
   </dependencies>
 </project>
@@ -85,7 +86,7 @@ EOF
     || { tail -n 30 "$KAFKA_HOME/fetch.log" >&2; die "could not fetch Kafka $KAFKA_VERSION (set SYNCLINE_KAFKA_VERSION to another 4.x)"; }
   # Kafka 4 logs through log4j2; other slf4j bindings would fight over it.
   rm -f "$KAFKA_HOME"/libs/slf4j-reload4j-*.jar "$KAFKA_HOME"/libs/logback-*.jar
-  touch "$KAFKA_HOME/.complete"
+  touch "$KAFKA_HOME/.complete-v2"
 }
 
 fetch_apicurio() {

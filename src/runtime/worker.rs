@@ -142,6 +142,8 @@ pub struct Worker {
     arrivals: tokio::sync::broadcast::Receiver<String>,
     /// Changelog partitions whose state is loaded.
     restored: HashSet<i32>,
+    /// A fatal consumer error seen while collecting: the worker must be rebuilt.
+    fatal: Option<KafkaError>,
 }
 
 impl Worker {
@@ -210,6 +212,7 @@ impl Worker {
             assignment,
             arrivals,
             restored: HashSet::new(),
+            fatal: None,
         })
     }
 
@@ -258,7 +261,13 @@ impl Worker {
                 continue;
             }
             let Some(batch) = self.collect(&mut shutdown).await else {
-                break Ok(());
+                break match self.fatal.take() {
+                    Some(source) => Err(WorkerError::Kafka {
+                        worker: name.clone(),
+                        source,
+                    }),
+                    None => Ok(()),
+                };
             };
             if batch.is_empty() {
                 continue;
@@ -344,6 +353,12 @@ impl Worker {
                         if batch.len() >= self.p.settings.max_records {
                             return Some(batch);
                         }
+                    }
+                    Ok(Err(e @ KafkaError::MessageConsumptionFatal(_))) => {
+                        // E.g. a static member fenced after a coordinator restart: this consumer
+                        // is done; the supervisor builds a new one, which rejoins the group.
+                        self.fatal = Some(e);
+                        return None;
                     }
                     Ok(Err(e)) => {
                         // librdkafka reconnects by itself; this is information, not a failure.

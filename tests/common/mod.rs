@@ -253,6 +253,14 @@ impl Running {
 
     /// Only the named workers (all when empty).
     pub async fn start_workers(t: Topology, instance: &str, workers: &[String]) -> Running {
+        // Worker logs go to the test's output (shown when a test fails); RUST_LOG filters them.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,syncline=info")),
+            )
+            .with_test_writer()
+            .try_init();
         let catalog = Arc::new(Catalog::load(&repo_path("schemas")).unwrap());
         let codec = Arc::new(Codec::new(
             syncline::schema::registry::sr_settings(&t.registry).unwrap(),
