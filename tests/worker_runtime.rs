@@ -249,6 +249,20 @@ async fn two_instances_share_partitions_through_a_rebalance_without_duplicates_o
     common::wait_for(&names.output, 50, Duration::from_secs(60)).await;
     // A second instance joins mid-stream: the group rebalances while records flow.
     let second = Running::start(&topology, "b").await;
+    // Feed the second half once the group has given the new instance partitions.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while second
+        .health
+        .snapshot()
+        .iter()
+        .all(|(_, _, partitions)| *partitions == 0)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second instance never got partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for seq in n / 2..n {
         let order = format!("801G{:03}", seq % 40);
         common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
