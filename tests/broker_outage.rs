@@ -5,18 +5,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Names, Running};
-
-fn stack(args: &[&str]) {
-    let status = Command::new(common::repo_path("scripts/stack.sh"))
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/stack.sh {args:?} failed");
-}
 
 #[tokio::test]
 async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
@@ -39,9 +30,9 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     let first = common::wait_for(&names.output, 100, Duration::from_secs(60)).await;
     assert!(first.len() >= 100);
 
-    stack(&["stop", "kafka"]);
+    common::stack(&["stop", "kafka"]);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stack(&["start", "kafka"]);
+    common::stack(&["start", "kafka"]);
 
     feeder.await.unwrap();
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(240)).await;

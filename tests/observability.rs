@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::Names;
@@ -51,33 +50,7 @@ async fn metrics_and_health_reflect_what_was_processed() {
     .await; // re-sent
     common::produce(&p, &names.input, "801BAD", b"{oops").await; // poison
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_syncline"))
-        .args(["run", "--instance", "obs", "--topology"])
-        .arg(&topology)
-        .arg("--schemas")
-        .arg(common::repo_path("schemas"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The endpoint binds port 0; the log line says where it ended up.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("http://") {
-                let url: String = line[i..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != ',')
-                    .collect();
-                let _ = tx.send(url.trim_end_matches("/metrics").to_string());
-            }
-        }
-    });
-    let base = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("metrics address in the log");
+    let (mut child, base) = common::spawn_run(&topology, "obs");
 
     let (status, _) = get(&format!("{base}/healthz")).await;
     assert_eq!(status, 200);

@@ -4,18 +4,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Names, Running};
-
-fn stack(args: &[&str]) {
-    let status = Command::new(common::repo_path("scripts/stack.sh"))
-        .args(args)
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/stack.sh {args:?} failed");
-}
 
 #[tokio::test]
 async fn registry_outage_delays_output_without_dead_letters() {
@@ -27,7 +18,7 @@ async fn registry_outage_delays_output_without_dead_letters() {
         let order = format!("801O{:02}", seq % 7);
         common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
     }
-    stack(&["stop", "registry"]);
+    common::stack(&["stop", "registry"]);
     let client = syncline::schema::registry::RegistryClient::new(&common::registry()).unwrap();
     assert!(
         client.subjects().await.is_err(),
@@ -48,7 +39,7 @@ async fn registry_outage_delays_output_without_dead_letters() {
     let retries = running.counter(&running.metrics.retries, &[&names.worker, "REGISTRY_UNAVAILABLE"]);
     assert!(retries > 0, "the worker retried");
 
-    stack(&["start", "registry"]);
+    common::stack(&["start", "registry"]);
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(90)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(

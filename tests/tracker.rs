@@ -4,8 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 const RUN: &str = "0000ef56";
@@ -28,35 +27,6 @@ fn cli(topology: &std::path::Path, args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
-}
-
-/// Starts `syncline run`; returns the child and its metrics base URL.
-fn start(topology: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_syncline"))
-        .args(["run", "--instance", "trk", "--topology"])
-        .arg(topology)
-        .arg("--schemas")
-        .arg(common::repo_path("schemas"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("http://") {
-                let url: String = line[i..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != ',')
-                    .collect();
-                let _ = tx.send(url.trim_end_matches("/metrics").to_string());
-            }
-        }
-    });
-    let base = rx.recv_timeout(Duration::from_secs(30)).expect("metrics address");
-    (child, base)
 }
 
 fn stop(child: Child) {
@@ -114,7 +84,7 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
     for (k, v) in syncline::samples::xref_records(&common::repo_path("samples/mdm/xref.json"), RUN).unwrap() {
         common::produce(&p, &common::private("mdm.xref", &suffix), &k, &v).await;
     }
-    let (child, base) = start(&path);
+    let (child, base) = common::spawn_run(&path, "trk");
     let order = format!("801Dn{RUN}A1");
     let sample = syncline::samples::load(
         &common::repo_path("samples/salesforce/order_submitted.cometd.json"),
@@ -160,7 +130,7 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
     stop(child);
 
     // After a restart the tracker starts from its changelog, not from nothing.
-    let (child, base) = start(&path);
+    let (child, base) = common::spawn_run(&path, "trk");
     eventually("restored gauges", async || {
         gauge(&base, "syncline_orders_in_state", ("state", "ACCEPTED")).await >= 1.0
     })

@@ -43,16 +43,21 @@ pub fn req_str(v: &Value, path: &str) -> Result<String, Failure> {
 }
 
 pub fn opt_str(v: &Value, path: &str) -> Result<Option<String>, Failure> {
-    match get(v, path) {
-        None => Ok(None),
+    text(get(v, path), path)
+}
+
+/// A field value already looked up (`name` is for the error message) as trimmed text.
+pub fn text(value: Option<&Value>, name: &str) -> Result<Option<String>, Failure> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) if s.chars().count() > MAX_STRING_CHARS => Err(Failure::poison(
             "FIELD_TOO_LONG",
-            format!("field `{path}` has more than {MAX_STRING_CHARS} characters"),
+            format!("field `{name}` has more than {MAX_STRING_CHARS} characters"),
         )),
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(wrong_type(path, "a string", other)),
+        Some(other) => Err(wrong_type(name, "a string", other)),
     }
 }
 

@@ -16,22 +16,12 @@ use super::{Context, Emitted, Source, Transform, Transformed, currency, meta};
 
 pub struct AccountChanges;
 
-fn text(e: &SfEvent, name: &str) -> Result<Option<String>, Failure> {
-    match e.field(name) {
-        None => Ok(None),
-        Some(v) => json::opt_str(&serde_json::json!({ "f": v }), "f").map_err(|f| Failure {
-            message: f.message.replace("`f`", &format!("`{name}`")),
-            ..f
-        }),
-    }
-}
-
 /// A compound address field (`BillingAddress`) or its flat parts (`BillingStreet`, ...).
 fn address(e: &SfEvent, prefix: &str) -> Result<Option<Address>, Failure> {
     let part = |name: &str| -> Result<Option<String>, Failure> {
         match e.field(&format!("{prefix}Address")) {
             Some(obj @ Value::Object(_)) => json::opt_str(obj, name),
-            _ => text(e, &format!("{prefix}{name}")),
+            _ => e.text(&format!("{prefix}{name}")),
         }
     };
     let a = Address {
@@ -72,7 +62,7 @@ impl Transform for AccountChanges {
                 ));
             }
         };
-        let currency = text(&event, "CurrencyIsoCode")?;
+        let currency = event.text("CurrencyIsoCode")?;
         if let Some(c) = &currency
             && !currency::is_known(c)
         {
@@ -105,11 +95,11 @@ impl Transform for AccountChanges {
             erp_customer_id,
             erp_instance,
             change_type,
-            name: text(&event, "Name")?,
-            legal_entity: text(&event, "Legal_Entity__c")?,
-            tax_id: text(&event, "Tax_Id__c")?,
+            name: event.text("Name")?,
+            legal_entity: event.text("Legal_Entity__c")?,
+            tax_id: event.text("Tax_Id__c")?,
             currency,
-            payment_terms: text(&event, "Payment_Terms__c")?,
+            payment_terms: event.text("Payment_Terms__c")?,
             billing_address: address(&event, "Billing")?,
             shipping_address: address(&event, "Shipping")?,
             changed_fields: header.changed_fields.clone(),

@@ -66,12 +66,12 @@ impl Transform for OrderSubmission {
             }
             None => (
                 &PLATFORM_EVENT,
-                field_str(&event, "Order_Id__c")?.ok_or_else(|| missing("Order_Id__c"))?,
+                event.text("Order_Id__c")?.ok_or_else(|| missing("Order_Id__c"))?,
             ),
         };
         // An Order change that is not the activation is not a submission: nothing to emit.
         if let Some(status_field) = names.status
-            && field_str(&event, status_field)?.as_deref() != Some("Activated")
+            && event.text(status_field)?.as_deref() != Some("Activated")
         {
             return Ok(Transformed {
                 idempotency_key,
@@ -109,16 +109,6 @@ fn missing(field: &str) -> Failure {
     Failure::poison("MISSING_FIELD", format!("required field `{field}` is missing"))
 }
 
-fn field_str(e: &SfEvent, name: &str) -> Result<Option<String>, Failure> {
-    match e.field(name) {
-        None => Ok(None),
-        Some(v) => json::opt_str(&serde_json::json!({ "f": v }), "f").map_err(|f| Failure {
-            message: f.message.replace("`f`", &format!("`{name}`")),
-            ..f
-        }),
-    }
-}
-
 fn field_date(e: &SfEvent, name: &str) -> Result<Option<i32>, Failure> {
     e.field(name)
         .map(crate::adapters::time::date)
@@ -133,9 +123,9 @@ fn map_order(
     xref: &dyn XrefLookup,
     meta: Meta,
 ) -> Result<SalesOrder, Failure> {
-    let account_id = field_str(e, names.account)?.ok_or_else(|| missing(names.account))?;
-    let legal_entity = field_str(e, "Legal_Entity__c")?.ok_or_else(|| missing("Legal_Entity__c"))?;
-    let currency = field_str(e, names.currency)?.ok_or_else(|| missing(names.currency))?;
+    let account_id = e.text(names.account)?.ok_or_else(|| missing(names.account))?;
+    let legal_entity = e.text("Legal_Entity__c")?.ok_or_else(|| missing("Legal_Entity__c"))?;
+    let currency = e.text(names.currency)?.ok_or_else(|| missing(names.currency))?;
     if !currency::is_known(&currency) {
         return Err(Failure::business(
             "UNKNOWN_CURRENCY",
@@ -155,7 +145,8 @@ fn map_order(
             format!("Account {account_id} is not (yet) an ERP customer"),
         ));
     };
-    let payment_terms = field_str(e, "Payment_Terms__c")?
+    let payment_terms = e
+        .text("Payment_Terms__c")?
         .or_else(|| account_terms.clone())
         .ok_or_else(|| {
             Failure::business(
@@ -189,18 +180,18 @@ fn map_order(
     Ok(SalesOrder {
         meta,
         order_id: order_id.to_string(),
-        order_number: field_str(e, names.order_number)?,
+        order_number: e.text(names.order_number)?,
         erp_instance: erp_instance.clone().unwrap_or_else(|| legal_entity.clone()),
         legal_entity,
-        sales_org: field_str(e, "Sales_Org__c")?,
+        sales_org: e.text("Sales_Org__c")?,
         salesforce_account_id: account_id,
         erp_customer_id: erp_customer_id.clone(),
         order_date,
         requested_delivery_date: field_date(e, "Requested_Delivery_Date__c")?,
-        po_number: field_str(e, names.po_number)?,
+        po_number: e.text(names.po_number)?,
         currency,
         payment_terms,
-        incoterms: field_str(e, "Incoterms__c")?,
+        incoterms: e.text("Incoterms__c")?,
         total_amount: total,
         ship_to,
         lines,
@@ -209,11 +200,11 @@ fn map_order(
 
 fn ship_to(e: &SfEvent) -> Result<Option<Address>, Failure> {
     let a = Address {
-        street: field_str(e, "Ship_To_Street__c")?,
-        city: field_str(e, "Ship_To_City__c")?,
-        postal_code: field_str(e, "Ship_To_Postal_Code__c")?,
-        region: field_str(e, "Ship_To_State__c")?,
-        country: field_str(e, "Ship_To_Country__c")?,
+        street: e.text("Ship_To_Street__c")?,
+        city: e.text("Ship_To_City__c")?,
+        postal_code: e.text("Ship_To_Postal_Code__c")?,
+        region: e.text("Ship_To_State__c")?,
+        country: e.text("Ship_To_Country__c")?,
     };
     Ok((a != Address::default()).then_some(a))
 }

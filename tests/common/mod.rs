@@ -348,3 +348,46 @@ pub fn shipped_topology_private(suffix: &str) -> Topology {
 pub fn private(topic: &str, suffix: &str) -> String {
     format!("{topic}.{suffix}")
 }
+
+/// Starts `syncline run` as a child process; returns it and its metrics base URL (the endpoint
+/// binds port 0 and the log line says where it ended up).
+pub fn spawn_run(topology: &std::path::Path, instance: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_syncline"))
+        .args(["run", "--instance", instance, "--topology"])
+        .arg(topology)
+        .arg("--schemas")
+        .arg(repo_path("schemas"))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn syncline run");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("http://") {
+                let url: String = line[i..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != ',')
+                    .collect();
+                let _ = tx.send(url.trim_end_matches("/metrics").to_string());
+            }
+        }
+    });
+    let base = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("metrics address in the log");
+    (child, base)
+}
+
+/// `scripts/stack.sh ARGS`, which must succeed.
+pub fn stack(args: &[&str]) {
+    let status = std::process::Command::new(repo_path("scripts/stack.sh"))
+        .args(args)
+        .status()
+        .expect("stack.sh");
+    assert!(status.success(), "scripts/stack.sh {args:?} failed");
+}

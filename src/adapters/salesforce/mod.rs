@@ -82,6 +82,11 @@ impl SfEvent {
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.get(name).filter(|v| !v.is_null())
     }
+
+    /// A field as trimmed text (numbers as their literal), with the adapter's string checks.
+    pub fn text(&self, name: &str) -> Result<Option<String>, Failure> {
+        json::text(self.field(name), name)
+    }
 }
 
 /// Reads one record as a Salesforce event.
