@@ -112,6 +112,24 @@ const STEPS: &[Step] = &[
     },
 ];
 
+/// After the re-drive: the EU ERP (Dynamics 365 F&O, business events on one topic) takes B2 on.
+const EU_STEPS: &[Step] = &[
+    Step {
+        say: "Dynamics 365 F&O: sales order confirmed for B2 (plain business event, /Date(ms)/ time)",
+        topic: "erp.eu.d365.events",
+        key: "SO-{{RUN}}",
+        sample: "erp/d365_fo/salesorder.confirmed.json",
+        wait_for: Some(("o2c.order-status", 5)),
+    },
+    Step {
+        say: "Dynamics 365 F&O: B2 invoiced",
+        topic: "erp.eu.d365.events",
+        key: "SO-{{RUN}}",
+        sample: "erp/d365_fo/invoice.posted.json",
+        wait_for: Some(("o2c.invoice", 2)),
+    },
+];
+
 pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     let catalog = Arc::new(Catalog::load(schema_dir)?);
     let samples = schema_dir.parent().unwrap_or(Path::new(".")).join("samples");
@@ -149,6 +167,16 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         health: Health::default(),
         xref,
     };
+    if t.tracker.enabled {
+        let (topology, catalog, codec, metrics, stop) = (
+            shared.topology.clone(),
+            catalog.clone(),
+            codec.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move { crate::ops::tracker::run(topology, catalog, codec, metrics, stop).await });
+    }
     let workers = tokio::spawn(async move { supervisor::run(shared, &[], "demo", shutdown).await });
     println!("workers: {} started in this process\n", t.workers.len());
 
@@ -187,13 +215,55 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
             failed = Some("the parked order was not re-driven".into());
         }
     }
-    // Let the last transactions settle before reading.
+    if failed.is_none() {
+        for step in EU_STEPS {
+            println!("-> {}", step.say);
+            let record =
+                crate::samples::load(&samples.join(step.sample), &run).map_err(|e| CliError::Failed(e.to_string()))?;
+            send(
+                &producer,
+                step.topic,
+                &step.key.replace("{{RUN}}", &run),
+                &record.value,
+                &[],
+            )
+            .await?;
+            if let Some((topic, n)) = step.wait_for
+                && !wait_for(t, &before, topic, n).await?
+            {
+                failed = Some(format!("nothing arrived on {topic} after: {}", step.say));
+                break;
+            }
+        }
+    }
+    // Let the last transactions settle, and the tracker follow them, before reading.
+    let (a1, b2) = (format!("801Dn{run}A1"), format!("801Dn{run}B2"));
+    if t.tracker.enabled {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline {
+            let tracked = crate::ops::tracker::load(t).await?;
+            if [&a1, &b2].iter().all(|o| tracked.timelines.contains_key(*o)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop.send(true);
     let _ = workers.await;
 
     print_outputs(t, &catalog, &codec, &before).await?;
     print_counters(&metrics);
+    if t.tracker.enabled {
+        println!("\n== order timelines (business transaction tracker)");
+        let tracked = crate::ops::tracker::load(t).await?;
+        for order in [&a1, &b2] {
+            match tracked.timelines.get(order) {
+                Some(tl) => print!("{}", crate::ops::tracker::render(tl)),
+                None => println!("order {order}: not tracked yet"),
+            }
+        }
+    }
     match failed {
         Some(why) => Err(CliError::Failed(why)),
         None => Ok(()),

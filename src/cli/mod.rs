@@ -302,21 +302,7 @@ async fn orders(t: &Topology, action: &OrdersCommand) -> Result<(), CliError> {
                 .timelines
                 .get(order_id)
                 .ok_or_else(|| CliError::Failed(format!("order {order_id} is not tracked (yet)")))?;
-            println!(
-                "order {}: now {} since {}",
-                tl.order_id,
-                tracker::state_name(tl.state),
-                at(tl.entered_at)
-            );
-            for s in &tl.steps {
-                println!(
-                    "  {}  {:<22} {} / {}",
-                    at(s.at),
-                    s.what,
-                    s.source_system,
-                    s.source_instance
-                );
-            }
+            print!("{}", tracker::render(tl));
             Ok(())
         }
     }

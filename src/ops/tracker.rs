@@ -97,6 +97,27 @@ impl Timeline {
     }
 }
 
+/// One order's timeline as text, for `syncline orders show` and the demo.
+pub fn render(tl: &Timeline) -> String {
+    let at = crate::runtime::dlq::rfc3339;
+    let mut out = format!(
+        "order {}: now {} since {}\n",
+        tl.order_id,
+        state_name(tl.state),
+        at(tl.entered_at)
+    );
+    for s in &tl.steps {
+        out.push_str(&format!(
+            "  {}  {:<22} {} / {}\n",
+            at(s.at),
+            s.what,
+            s.source_system,
+            s.source_instance
+        ));
+    }
+    out
+}
+
 /// `FROM->TO` of a service level.
 pub fn parse_transition(text: &str) -> Option<(OrderStatusCode, OrderStatusCode)> {
     let (from, to) = text.split_once("->")?;
