@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use rdkafka::message::Message;
@@ -11,22 +10,7 @@ use syncline::contract;
 use syncline::schema::{Catalog, Codec, render};
 
 fn syncline_test(topology: &std::path::Path, cases: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_syncline"))
-        .current_dir(common::repo_path(""))
-        .arg("--topology")
-        .arg(topology)
-        .arg("test")
-        .arg(cases)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::syncline(topology, &["test", &cases.display().to_string()], &[])
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Running, private};
@@ -30,24 +29,8 @@ fn order_event(order: &str, uuid_tail: &str, with_terms: bool, quantity: u32) ->
 }
 
 fn dlq_cli(topology: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_syncline"))
-        .arg("--topology")
-        .arg(topology)
-        .arg("--schemas")
-        .arg(common::repo_path("schemas"))
-        .arg("dlq")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let args: Vec<&str> = std::iter::once("dlq").chain(args.iter().copied()).collect();
+    common::syncline(topology, &args, &[])
 }
 
 #[tokio::test]

@@ -2,26 +2,8 @@
 
 mod common;
 
-use std::process::Command;
-
 fn validate(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncline"));
-    cmd.args(["validate", "--topology"])
-        .arg(path)
-        .arg("--schemas")
-        .arg(common::repo_path("schemas"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::syncline(path, &["validate"], env)
 }
 
 #[test]

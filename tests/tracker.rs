@@ -10,23 +10,7 @@ use std::time::Duration;
 const RUN: &str = "0000ef56";
 
 fn cli(topology: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_syncline"))
-        .arg("--topology")
-        .arg(topology)
-        .arg("--schemas")
-        .arg(common::repo_path("schemas"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    common::syncline(topology, args, &[])
 }
 
 fn stop(child: Child) {

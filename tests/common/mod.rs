@@ -391,3 +391,26 @@ pub fn stack(args: &[&str]) {
         .expect("stack.sh");
     assert!(status.success(), "scripts/stack.sh {args:?} failed");
 }
+
+/// Runs the `syncline` binary from the repository root with `--topology`, `--schemas` and
+/// `args`; returns whether it succeeded and everything it printed.
+pub fn syncline(topology: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_syncline"));
+    cmd.current_dir(repo_path(""))
+        .arg("--topology")
+        .arg(topology)
+        .arg("--schemas")
+        .arg(repo_path("schemas"))
+        .args(args)
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run syncline");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
