@@ -230,6 +230,9 @@ pub struct PaymentStatus {
     pub amount_open: Money,
     pub paid_at: Option<i64>,
     pub dunning_level: Option<i32>,
+    /// Since v2: dunning makes collection doubtful.
+    #[serde(default)]
+    pub collection_risk: bool,
 }
 canonical!(PaymentStatus, "payment_status");
 

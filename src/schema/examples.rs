@@ -146,6 +146,7 @@ pub fn payment(order_id: &str, at_ms: i64) -> PaymentStatus {
         amount_open: dec("0"),
         paid_at: Some(at_ms),
         dunning_level: Some(0),
+        collection_risk: false,
     }
 }
 

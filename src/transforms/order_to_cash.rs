@@ -323,6 +323,8 @@ fn payment(
         amount_paid: paid,
         amount_open: open,
         paid_at: (event.kind == ErpEventKind::PaymentPosted).then_some(event.occurred_at),
+        // From the second dunning level on, collection is at risk: sales should know.
+        collection_risk: status == PaymentState::InDunning && dunning_level.unwrap_or(0) >= 2,
         dunning_level,
     })
 }
