@@ -20,8 +20,8 @@ pub enum SampleError {
     Invalid { path: String, message: String },
 }
 
-/// Reads `path`, substituting `run` for every `{{RUN}}`.
-pub fn load(path: &Path, run: &str) -> Result<SampleRecord, SampleError> {
+/// Reads and parses a sample file, substituting `run` for every `{{RUN}}`.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, run: &str) -> Result<T, SampleError> {
     let invalid = |message: String| SampleError::Invalid {
         path: path.display().to_string(),
         message,
@@ -29,22 +29,29 @@ pub fn load(path: &Path, run: &str) -> Result<SampleRecord, SampleError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| invalid(e.to_string()))?
         .replace("{{RUN}}", run);
+    serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))
+}
+
+/// Reads `path` as one record, substituting `run` for every `{{RUN}}`.
+pub fn load(path: &Path, run: &str) -> Result<SampleRecord, SampleError> {
+    let v: serde_json::Value = read_json(path, run)?;
     let is_binary = path
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| n.ends_with(".binary.json"));
     if !is_binary {
         // Re-serialized compactly, as a connector would write it.
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         return Ok(SampleRecord {
             value: v.to_string().into_bytes(),
             headers: vec![],
         });
     }
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     let headers = v["headers"]
         .as_object()
-        .ok_or_else(|| invalid("a binary sample needs a `headers` object".into()))?
+        .ok_or_else(|| SampleError::Invalid {
+            path: path.display().to_string(),
+            message: "a binary sample needs a `headers` object".into(),
+        })?
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec()))
         .collect();
@@ -56,20 +63,16 @@ pub fn load(path: &Path, run: &str) -> Result<SampleRecord, SampleError> {
 
 /// The entries of a cross-reference sample (`samples/mdm/*.json`) as `(key, value)` records.
 pub fn xref_records(path: &Path, run: &str) -> Result<Vec<(String, Vec<u8>)>, SampleError> {
-    let invalid = |message: String| SampleError::Invalid {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| invalid(e.to_string()))?
-        .replace("{{RUN}}", run);
-    let entries: Vec<crate::xref::XrefEntry> = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let entries: Vec<crate::xref::XrefEntry> = read_json(path, run)?;
     entries
         .iter()
         .map(|e| {
             serde_json::to_vec(e)
                 .map(|v| (e.reference(), v))
-                .map_err(|err| invalid(err.to_string()))
+                .map_err(|err| SampleError::Invalid {
+                    path: path.display().to_string(),
+                    message: err.to_string(),
+                })
         })
         .collect()
 }

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{Names, Running};
@@ -42,13 +41,7 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     } else {
         out
     };
-    let mut per_key: HashMap<String, u32> = HashMap::new();
-    for m in &out {
-        let key = common::header(m, syncline::runtime::dlq::header::OUTPUT_IDEMPOTENCY_KEY)
-            .unwrap()
-            .to_string();
-        *per_key.entry(key).or_default() += 1;
-    }
+    let per_key = common::count_by_idempotency_key(&out);
     assert!(per_key.values().all(|c| *c == 1), "duplicates after the broker restart");
     assert_eq!(per_key.len(), n as usize, "every event once");
     assert!(

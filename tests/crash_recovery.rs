@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -92,13 +91,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     } else {
         out
     };
-    let mut per_key: HashMap<String, u32> = HashMap::new();
-    for m in &out {
-        let key = common::header(m, syncline::runtime::dlq::header::OUTPUT_IDEMPOTENCY_KEY)
-            .unwrap()
-            .to_string();
-        *per_key.entry(key).or_default() += 1;
-    }
+    let per_key = common::count_by_idempotency_key(&out);
     let dups: Vec<_> = per_key.iter().filter(|(_, c)| **c > 1).collect();
     let logs = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(dups.is_empty(), "duplicates: {dups:?}\n{logs}");

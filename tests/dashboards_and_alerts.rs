@@ -30,6 +30,12 @@ fn exported() -> BTreeSet<String> {
     names
 }
 
+/// Metric names `text` uses that syncline does not export.
+fn unknown_metrics(text: &str) -> Vec<String> {
+    let exported = exported();
+    referenced(text).into_iter().filter(|n| !exported.contains(n)).collect()
+}
+
 fn referenced(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = text;
@@ -64,11 +70,7 @@ fn dashboard_panels_query_exported_metrics() {
             "no panel for {wanted}: {titles:?}"
         );
     }
-    let exported = exported();
-    let unknown: Vec<String> = referenced(&text)
-        .into_iter()
-        .filter(|n| !exported.contains(n))
-        .collect();
+    let unknown = unknown_metrics(&text);
     assert!(
         unknown.is_empty(),
         "dashboard queries metrics syncline does not export: {unknown:?}"
@@ -97,11 +99,7 @@ fn alert_rules_are_valid_and_use_exported_metrics() {
     ] {
         assert!(alerts.contains(&wanted), "{wanted} missing: {alerts:?}");
     }
-    let exported = exported();
-    let unknown: Vec<String> = referenced(&text)
-        .into_iter()
-        .filter(|n| !exported.contains(n))
-        .collect();
+    let unknown = unknown_metrics(&text);
     assert!(
         unknown.is_empty(),
         "rules use metrics syncline does not export: {unknown:?}"

@@ -414,3 +414,13 @@ pub fn syncline(topology: &std::path::Path, args: &[&str], env: &[(&str, &str)])
     );
     (out.status.success(), text)
 }
+
+/// How many committed outputs carry each idempotency key (exactly-once checks).
+pub fn count_by_idempotency_key(out: &[OwnedMessage]) -> std::collections::HashMap<String, u32> {
+    let mut per_key = std::collections::HashMap::new();
+    for m in out {
+        let key = header(m, syncline::runtime::dlq::header::OUTPUT_IDEMPOTENCY_KEY).expect("idempotency-key header");
+        *per_key.entry(key.to_string()).or_default() += 1;
+    }
+    per_key
+}
