@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use syncline::adapters::RawRecord;
 use syncline::adapters::erp::profile::PROFILES;
-use syncline::transforms::order_to_cash::{Flow, OrderToCash};
+use syncline::transforms::erp::{ErpFlows, Flow};
 use syncline::transforms::{Context, Transform};
 
 fuzz_target!(|data: &[u8]| {
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     for profile in PROFILES {
         for h in [&headers[..], &[][..]] {
             let raw = RawRecord { topic: "erp", partition: 0, offset: 0, key: None, payload: Some(payload), headers: h, timestamp_ms: None };
-            let _ = OrderToCash { profile, flows: Flow::ALL }.apply(&raw, &ctx);
+            let _ = ErpFlows { profile, flows: Flow::ALL_FLOWS }.apply(&raw, &ctx);
         }
     }
 });

@@ -89,15 +89,20 @@ pub fn opt_i64(v: &Value, path: &str) -> Result<Option<i64>, Failure> {
 
 /// An exact decimal from a JSON number (its literal text) or a numeric string.
 pub fn opt_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Result<Option<Dec<S>>, Failure> {
-    let text = match get(v, path) {
-        None => return Ok(None),
+    dec(get(v, path), path, code)
+}
+
+/// A field value already looked up (`name` is for the error message) as an exact decimal.
+pub fn dec<const S: u32>(value: Option<&Value>, name: &str, code: &'static str) -> Result<Option<Dec<S>>, Failure> {
+    let text = match value {
+        None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(wrong_type(path, "a decimal number", other)),
+        Some(other) => return Err(wrong_type(name, "a decimal number", other)),
     };
     text.parse::<Dec<S>>()
         .map(Some)
-        .map_err(|e| Failure::business(code, format!("field `{path}`: {e}")))
+        .map_err(|e| Failure::business(code, format!("field `{name}`: {e}")))
 }
 
 pub fn req_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Result<Dec<S>, Failure> {

@@ -1,9 +1,12 @@
 //! The business transaction tracker: every order's lifecycle across Salesforce and the ERPs,
 //! SUBMITTED → ACCEPTED → SHIPPED → INVOICED → PAID (or REJECTED / CREDIT_HOLD / CANCELLED), with
 //! the time of each step, and which orders sit in a state longer than its service level.
+//! Returns and credit memos appear on the timeline of the order they return; subscriptions
+//! (billing schedule, billing plan, dunning) and part reservations have timelines of their own
+//! (kind `subscription` / `reservation`), without order states or service levels.
 //!
-//! It reads the canonical outputs (sales orders, statuses, shipments, invoices, payments) as
-//! their consumers would, keeps one timeline per order in a compacted changelog topic (so it
+//! It reads the canonical outputs (sales orders, statuses, shipments, invoices, payments,
+//! returns, billing schedules, reservations) as their consumers would, keeps one timeline per order in a compacted changelog topic (so it
 //! survives restarts and `syncline orders` can read it), and sets the
 //! `syncline_orders_in_state` / `syncline_orders_stuck` gauges. Updates are idempotent per event
 //! id, so reading an output twice changes nothing. Must not: sit on the workers' hot path.
@@ -52,16 +55,25 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
+    /// The order id, or the opportunity / reservation id for the other kinds.
     pub order_id: String,
+    /// `order`, `subscription` or `reservation`.
+    #[serde(default = "order_kind")]
+    pub kind: String,
     pub state: OrderStatusCode,
     pub entered_at: i64,
     pub steps: Vec<Step>,
+}
+
+fn order_kind() -> String {
+    "order".into()
 }
 
 impl Timeline {
     fn new(order_id: &str) -> Self {
         Self {
             order_id: order_id.to_string(),
+            kind: order_kind(),
             state: OrderStatusCode::Unknown,
             entered_at: 0,
             steps: Vec::new(),
@@ -100,12 +112,17 @@ impl Timeline {
 /// One order's timeline as text, for `syncline orders show` and the demo.
 pub fn render(tl: &Timeline) -> String {
     let at = crate::runtime::dlq::rfc3339;
-    let mut out = format!(
-        "order {}: now {} since {}\n",
-        tl.order_id,
-        state_name(tl.state),
-        at(tl.entered_at)
-    );
+    let mut out = if tl.state == OrderStatusCode::Unknown {
+        format!("{} {}:\n", tl.kind, tl.order_id)
+    } else {
+        format!(
+            "{} {}: now {} since {}\n",
+            tl.kind,
+            tl.order_id,
+            state_name(tl.state),
+            at(tl.entered_at)
+        )
+    };
     for s in &tl.steps {
         out.push_str(&format!(
             "  {}  {:<22} {} / {}\n",
@@ -131,10 +148,7 @@ fn state(name: &str) -> Option<OrderStatusCode> {
 }
 
 pub fn state_name(s: OrderStatusCode) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    enum_name(&s)
 }
 
 /// An order past its service level.
@@ -199,7 +213,8 @@ impl Tracker {
 
     pub fn set_gauges(&self, m: &Metrics, now_ms: i64) {
         let mut by_state: BTreeMap<String, i64> = STATES.iter().map(|s| (s.to_string(), 0)).collect();
-        for t in self.timelines.values() {
+        // Subscriptions and reservations have no order state (UNKNOWN): not orders, not counted.
+        for t in self.timelines.values().filter(|t| t.state != OrderStatusCode::Unknown) {
             *by_state.entry(state_name(t.state)).or_default() += 1;
         }
         for (s, n) in by_state {
@@ -217,8 +232,16 @@ impl Tracker {
     }
 }
 
-/// The step (and status) a canonical output means for its order.
-fn step_of(record: &CanonicalRecord) -> (String, Step, Option<OrderStatusCode>) {
+/// Which timeline a canonical output belongs to and what it adds there.
+struct Placed {
+    id: String,
+    /// Set for the records that start a non-order timeline.
+    kind: Option<&'static str>,
+    step: Step,
+    status: Option<OrderStatusCode>,
+}
+
+fn step_of(record: &CanonicalRecord) -> Placed {
     let meta = record.meta();
     let mut step = Step {
         what: String::new(),
@@ -227,7 +250,8 @@ fn step_of(record: &CanonicalRecord) -> (String, Step, Option<OrderStatusCode>) 
         source_instance: meta.source_instance.clone(),
         event_id: meta.event_id.clone(),
     };
-    let (order, status) = match record {
+    let mut kind = None;
+    let (id, status) = match record {
         CanonicalRecord::SalesOrder(o) => {
             step.what = "SUBMITTED".into();
             (o.order_id.clone(), Some(OrderStatusCode::Submitted))
@@ -242,24 +266,75 @@ fn step_of(record: &CanonicalRecord) -> (String, Step, Option<OrderStatusCode>) 
             (s.order_id.clone(), None)
         }
         CanonicalRecord::Invoice(i) => {
-            step.what = format!("INVOICE {}", i.invoice_id);
+            step.what = match i.document_type {
+                BillingDocumentType::CreditMemo => format!("CREDIT_MEMO {} {}", i.invoice_id, i.gross_amount),
+                _ => format!("INVOICE {}", i.invoice_id),
+            };
             (i.order_id.clone(), None)
         }
         CanonicalRecord::PaymentStatus(p) => {
-            step.what = format!("PAYMENT {}", p.payment_id);
+            step.what = format!("PAYMENT {} {}", p.payment_id, enum_name(&p.status));
+            if let Some(level) = p.dunning_level {
+                step.what.push_str(&format!(" level {level}"));
+            }
+            if p.collection_risk {
+                step.what.push_str(" COLLECTION_RISK");
+            }
             (p.order_id.clone(), None)
         }
         CanonicalRecord::CustomerMaster(c) => {
             step.what = "CUSTOMER".into();
             (c.salesforce_account_id.clone(), None)
         }
+        CanonicalRecord::ReturnAuthorization(r) => {
+            step.what = format!("RETURN {} {}", r.rma_id, enum_name(&r.status));
+            step.at = r.status_at;
+            (r.order_id.clone(), None)
+        }
+        CanonicalRecord::BillingSchedule(b) => {
+            kind = Some("subscription");
+            step.what = format!(
+                "BILLING_SCHEDULE {} x {} {} {}",
+                b.periods.len(),
+                enum_name(&b.billing_frequency),
+                b.total_amount,
+                b.currency
+            );
+            (b.opportunity_id.clone(), None)
+        }
+        CanonicalRecord::PartReservation(r) => {
+            kind = Some("reservation");
+            step.what = format!("RESERVATION {}", enum_name(&r.status));
+            if let Some(date) = r.expected_replenishment_date.and_then(date_of) {
+                step.what.push_str(&format!(" until {date}"));
+            }
+            step.at = r.status_at;
+            (r.reservation_id.clone(), None)
+        }
     };
-    (order, step, status)
+    Placed { id, kind, step, status }
+}
+
+/// The Avro symbol of a canonical enum (`IN_DUNNING`).
+fn enum_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Topics the tracker reads, with the schema record written there.
 pub fn tracked_topics(t: &Topology) -> Vec<(String, String)> {
-    let wanted = ["sales_order", "order_status", "shipment", "invoice", "payment_status"];
+    let wanted = [
+        "sales_order",
+        "order_status",
+        "shipment",
+        "invoice",
+        "payment_status",
+        "return_authorization",
+        "billing_schedule",
+        "part_reservation",
+    ];
     let mut out: Vec<(String, String)> = t
         .workers
         .iter()
@@ -308,6 +383,9 @@ async fn decode(codec: &Codec, catalog: &Catalog, record: &str, bytes: &[u8]) ->
         "shipment" => CanonicalRecord::Shipment(codec.decode(bytes, schema).await.ok()?),
         "invoice" => CanonicalRecord::Invoice(codec.decode(bytes, schema).await.ok()?),
         "payment_status" => CanonicalRecord::PaymentStatus(codec.decode(bytes, schema).await.ok()?),
+        "return_authorization" => CanonicalRecord::ReturnAuthorization(codec.decode(bytes, schema).await.ok()?),
+        "billing_schedule" => CanonicalRecord::BillingSchedule(codec.decode(bytes, schema).await.ok()?),
+        "part_reservation" => CanonicalRecord::PartReservation(codec.decode(bytes, schema).await.ok()?),
         _ => return None,
     })
 }
@@ -349,10 +427,16 @@ pub async fn run(
                             if let (Some(record), Some(bytes)) = (record_of.get(m.topic()), m.payload())
                                 && let Some(canonical) = decode(&codec, &catalog, record, bytes).await
                             {
-                                let (order, step, status) = step_of(&canonical);
-                                let timeline = tracker.timelines.entry(order.clone()).or_insert_with(|| Timeline::new(&order));
-                                if timeline.apply(step, status) {
-                                    dirty.insert(order, ());
+                                let placed = step_of(&canonical);
+                                let timeline = tracker
+                                    .timelines
+                                    .entry(placed.id.clone())
+                                    .or_insert_with(|| Timeline::new(&placed.id));
+                                if let Some(kind) = placed.kind {
+                                    timeline.kind = kind.to_string();
+                                }
+                                if timeline.apply(placed.step, placed.status) {
+                                    dirty.insert(placed.id, ());
                                 }
                             }
                         }

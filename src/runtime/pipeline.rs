@@ -358,22 +358,18 @@ impl Pipeline {
         let cp = raw.partition % self.changelog_partitions;
         for e in &transformed.outputs {
             // Status never goes backwards: a late or lower-ranked status is counted, not published.
-            if let CanonicalRecord::OrderStatus(s) = &e.record {
-                let candidate = status::Current {
-                    rank: status::rank(s.status),
-                    status_at: s.status_at,
-                };
+            if let Some((key, candidate)) = status::gate(&e.record) {
                 let current = pending
                     .statuses
-                    .get(&s.order_id)
+                    .get(&key)
                     .map(|(_, c)| *c)
-                    .or_else(|| self.statuses.current(&s.order_id));
+                    .or_else(|| self.statuses.current(&key));
                 if !status::is_newer(current, candidate) {
                     pending.stale += 1;
-                    debug!(order = %s.order_id, status = ?s.status, "stale status skipped");
+                    debug!(lifecycle = %key, record = e.record.record(), "stale status skipped");
                     continue;
                 }
-                status_updates.push((s.order_id.clone(), candidate));
+                status_updates.push((key, candidate));
             }
             let Some(out) = self.outputs.get(e.output) else {
                 let f = Failure::business(

@@ -1,14 +1,15 @@
-//! The per-order status ledger that keeps `OrderStatus` from going backwards.
+//! The status ledger that keeps lifecycles from going backwards: orders (`OrderStatus`), returns
+//! (`ReturnAuthorization`) and part reservations (`PartReservation`).
 //!
-//! Owns: the rank of each status, the last status published per order (by input partition, with
-//! a compacted changelog like the other stores), and the decision "newer or stale". Must not:
-//! send anything; the worker drops a stale status and counts it.
+//! Owns: the rank of each status, the last status published per lifecycle (by input partition,
+//! with a changelog like the other stores), and the decision "newer or stale". Must not: send
+//! anything; the worker drops a stale status and counts it.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::canonical::OrderStatusCode;
+use crate::schema::canonical::{CanonicalRecord, OrderStatusCode, ReservationStatus, ReturnStatus};
 
 /// Lifecycle rank: a status is published only if it ranks higher than the current one, or ranks
 /// the same and happened later (ACCEPTED ↔ CREDIT_HOLD, a second partial shipment).
@@ -24,6 +25,48 @@ pub fn rank(s: OrderStatusCode) -> u8 {
         Paid => 6,
         Rejected | Cancelled => 7,
     }
+}
+
+fn return_rank(s: ReturnStatus) -> u8 {
+    use ReturnStatus::*;
+    match s {
+        Unknown => 0,
+        Requested => 1,
+        Authorized => 2,
+        GoodsReceived => 3,
+        Credited => 4,
+        Rejected | Closed => 5,
+    }
+}
+
+/// BACK_ORDERED and ALLOCATED share a rank: stock can be re-assigned, so the later decision wins.
+fn reservation_rank(s: ReservationStatus) -> u8 {
+    use ReservationStatus::*;
+    match s {
+        Unknown => 0,
+        Requested => 1,
+        BackOrdered | Allocated => 2,
+        Rejected | Cancelled => 3,
+    }
+}
+
+/// The ledger key and position of a status-bearing record; `None` for records without a
+/// lifecycle status. Order keys are the bare order id (the changelog format of earlier versions);
+/// the other lifecycles are prefixed so ids of different objects never collide.
+pub fn gate(record: &CanonicalRecord) -> Option<(String, Current)> {
+    let (key, rank, status_at) = match record {
+        CanonicalRecord::OrderStatus(s) => (s.order_id.clone(), rank(s.status), s.status_at),
+        CanonicalRecord::ReturnAuthorization(r) => {
+            (format!("return:{}", r.case_id), return_rank(r.status), r.status_at)
+        }
+        CanonicalRecord::PartReservation(r) => (
+            format!("reservation:{}", r.reservation_id),
+            reservation_rank(r.status),
+            r.status_at,
+        ),
+        _ => return None,
+    };
+    Some((key, Current { rank, status_at }))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,5 +153,14 @@ mod tests {
             !is_newer(Some(at(Cancelled, 5)), at(Paid, 6)),
             "nothing after a terminal status"
         );
+    }
+
+    #[test]
+    fn returns_and_reservations_have_their_own_lifecycles() {
+        assert!(return_rank(ReturnStatus::Credited) > return_rank(ReturnStatus::GoodsReceived));
+        assert!(return_rank(ReturnStatus::GoodsReceived) > return_rank(ReturnStatus::Authorized));
+        let back = reservation_rank(ReservationStatus::BackOrdered);
+        assert_eq!(back, reservation_rank(ReservationStatus::Allocated));
+        assert!(reservation_rank(ReservationStatus::Rejected) > back);
     }
 }

@@ -264,6 +264,120 @@ pub struct CustomerMaster {
 }
 canonical!(CustomerMaster, "customer_master");
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReturnStatus {
+    Unknown,
+    Requested,
+    Authorized,
+    Rejected,
+    GoodsReceived,
+    Credited,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReturnLine {
+    pub line_number: i32,
+    pub order_line_number: Option<i32>,
+    pub salesforce_product_id: Option<String>,
+    pub erp_material_id: Option<String>,
+    pub quantity: Quantity,
+    pub unit_of_measure: String,
+    pub reason_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReturnAuthorization {
+    pub meta: Meta,
+    pub rma_id: String,
+    pub case_id: String,
+    pub order_id: String,
+    pub original_invoice_id: Option<String>,
+    pub erp_instance: Option<String>,
+    pub status: ReturnStatus,
+    pub status_at: i64,
+    pub reason: Option<String>,
+    pub lines: Vec<ReturnLine>,
+}
+canonical!(ReturnAuthorization, "return_authorization");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BillingFrequency {
+    Unknown,
+    Monthly,
+    Quarterly,
+    SemiAnnual,
+    Annual,
+}
+
+impl BillingFrequency {
+    /// Months in one billing period.
+    pub fn months(self) -> Option<u32> {
+        match self {
+            Self::Monthly => Some(1),
+            Self::Quarterly => Some(3),
+            Self::SemiAnnual => Some(6),
+            Self::Annual => Some(12),
+            Self::Unknown => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingPeriod {
+    pub period_number: i32,
+    pub period_start: i32,
+    pub period_end: i32,
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BillingSchedule {
+    pub meta: Meta,
+    pub opportunity_id: String,
+    pub salesforce_account_id: String,
+    pub erp_customer_id: Option<String>,
+    pub erp_instance: Option<String>,
+    pub start_date: i32,
+    pub term_months: i32,
+    pub billing_frequency: BillingFrequency,
+    pub currency: String,
+    pub total_amount: Money,
+    pub periods: Vec<BillingPeriod>,
+}
+canonical!(BillingSchedule, "billing_schedule");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Unknown,
+    Requested,
+    Allocated,
+    BackOrdered,
+    Rejected,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartReservation {
+    pub meta: Meta,
+    pub reservation_id: String,
+    pub work_order_id: Option<String>,
+    pub salesforce_product_id: String,
+    pub erp_material_id: Option<String>,
+    pub quantity: Quantity,
+    pub unit_of_measure: String,
+    pub plant: Option<String>,
+    pub status: ReservationStatus,
+    pub status_at: i64,
+    pub allocated_quantity: Option<Quantity>,
+    pub expected_replenishment_date: Option<i32>,
+    pub reason: Option<String>,
+}
+canonical!(PartReservation, "part_reservation");
+
 /// Any canonical record, as transforms emit them and the codec encodes them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CanonicalRecord {
@@ -273,6 +387,9 @@ pub enum CanonicalRecord {
     Invoice(Invoice),
     PaymentStatus(PaymentStatus),
     CustomerMaster(CustomerMaster),
+    ReturnAuthorization(ReturnAuthorization),
+    BillingSchedule(BillingSchedule),
+    PartReservation(PartReservation),
 }
 
 impl CanonicalRecord {
@@ -285,6 +402,9 @@ impl CanonicalRecord {
             Self::Invoice(_) => Invoice::RECORD,
             Self::PaymentStatus(_) => PaymentStatus::RECORD,
             Self::CustomerMaster(_) => CustomerMaster::RECORD,
+            Self::ReturnAuthorization(_) => ReturnAuthorization::RECORD,
+            Self::BillingSchedule(_) => BillingSchedule::RECORD,
+            Self::PartReservation(_) => PartReservation::RECORD,
         }
     }
 
@@ -296,6 +416,9 @@ impl CanonicalRecord {
             Self::Invoice(r) => &r.meta,
             Self::PaymentStatus(r) => &r.meta,
             Self::CustomerMaster(r) => &r.meta,
+            Self::ReturnAuthorization(r) => &r.meta,
+            Self::BillingSchedule(r) => &r.meta,
+            Self::PartReservation(r) => &r.meta,
         }
     }
 
@@ -307,6 +430,9 @@ impl CanonicalRecord {
             Self::Invoice(r) => &mut r.meta,
             Self::PaymentStatus(r) => &mut r.meta,
             Self::CustomerMaster(r) => &mut r.meta,
+            Self::ReturnAuthorization(r) => &mut r.meta,
+            Self::BillingSchedule(r) => &mut r.meta,
+            Self::PartReservation(r) => &mut r.meta,
         }
     }
 
@@ -323,12 +449,21 @@ impl CanonicalRecord {
             (Self::PaymentStatus(r), "erp_instance") => Some(&r.erp_instance),
             (Self::CustomerMaster(r), "erp_instance") => r.erp_instance.as_deref(),
             (Self::CustomerMaster(r), "legal_entity") => r.legal_entity.as_deref(),
+            (Self::ReturnAuthorization(r), "erp_instance") => r.erp_instance.as_deref(),
+            (Self::BillingSchedule(r), "erp_instance") => r.erp_instance.as_deref(),
+            (Self::BillingSchedule(r), "currency") => Some(&r.currency),
+            (Self::PartReservation(r), "plant") => r.plant.as_deref(),
             _ => None,
         }
     }
 
     /// Fields `route_by` accepts, for config validation messages.
-    pub const ROUTE_FIELDS: [&'static str; 4] = ["legal_entity", "sales_org", "erp_instance", "currency"];
+    pub const ROUTE_FIELDS: [&'static str; 5] = ["legal_entity", "sales_org", "erp_instance", "currency", "plant"];
+}
+
+/// The calendar date of an Avro `date` (days since 1970-01-01); `None` out of chrono's range.
+pub fn date_of(days: i32) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(i64::from(days)))
 }
 
 /// Days since 1970-01-01 for an Avro `date`.

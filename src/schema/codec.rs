@@ -161,6 +161,9 @@ impl Codec {
             R::Invoice(r) => self.encode(topic, schema, r).await,
             R::PaymentStatus(r) => self.encode(topic, schema, r).await,
             R::CustomerMaster(r) => self.encode(topic, schema, r).await,
+            R::ReturnAuthorization(r) => self.encode(topic, schema, r).await,
+            R::BillingSchedule(r) => self.encode(topic, schema, r).await,
+            R::PartReservation(r) => self.encode(topic, schema, r).await,
         }
     }
 

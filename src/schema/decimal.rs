@@ -74,6 +74,17 @@ impl<const SCALE: u32> Dec<SCALE> {
         Self::new(product)
     }
 
+    /// `n` times this value (a monthly amount over a period's months).
+    pub fn times(self, n: u32) -> Result<Self, DecimalError> {
+        let product = self
+            .0
+            .checked_mul(Decimal::from(n))
+            .ok_or_else(|| DecimalError::TooLarge {
+                value: format!("{} x {n}", self.0),
+            })?;
+        Self::new(product)
+    }
+
     pub fn checked_add(self, other: Self) -> Result<Self, DecimalError> {
         let sum = self.0.checked_add(other.0).ok_or_else(|| DecimalError::TooLarge {
             value: format!("{} + {}", self.0, other.0),

@@ -19,11 +19,9 @@ pub fn to_json(value: &Value, schema: &Schema) -> Json {
         (Value::Double(f), _) => json!(f),
         (Value::String(s), _) | (Value::Enum(_, s), _) => json!(s),
         (Value::Uuid(u), _) => json!(u.to_string()),
-        (Value::Date(days), _) => {
-            let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
-                .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(*days))));
-            date.map(|d| json!(d.to_string())).unwrap_or(json!(days))
-        }
+        (Value::Date(days), _) => super::canonical::date_of(*days)
+            .map(|d| json!(d.to_string()))
+            .unwrap_or(json!(days)),
         (Value::TimestampMillis(ms), _) => chrono::DateTime::from_timestamp_millis(*ms)
             .map(|t| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
             .unwrap_or(json!(ms)),

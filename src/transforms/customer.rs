@@ -81,14 +81,13 @@ impl Transform for AccountChanges {
             _ => (None, None),
         };
         let key = format!("salesforce:{}", event.identity()?);
-        let source = Source {
-            idempotency_key: &key,
-            correlation_id: &account_id,
-            causation_id: header.transaction_key.as_deref().unwrap_or(&key),
-            system: "salesforce",
-            instance: raw.header_str("sf_org_id").unwrap_or("salesforce"),
-            occurred_at: event.occurred_at,
-        };
+        let source = Source::salesforce(
+            raw,
+            &key,
+            &account_id,
+            header.transaction_key.as_deref().unwrap_or(&key),
+            event.occurred_at,
+        );
         let record = CustomerMaster {
             meta: meta(raw, &source, "customer_master", ctx.now_ms),
             salesforce_account_id: account_id.clone(),

@@ -7,16 +7,21 @@
 
 pub mod currency;
 pub mod customer;
+pub mod erp;
+pub mod master_data;
 pub mod order_status;
 pub mod order_submission;
 pub mod order_to_cash;
+pub mod parts;
+pub mod returns;
+pub mod subscription;
 
 use crate::adapters::RawRecord;
 use crate::config::WorkerConfig;
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, Meta};
 use crate::xref::XrefLookup;
-use order_to_cash::{Flow, OrderToCash};
+use erp::{ErpFlows, Flow};
 
 /// What a transform is called in `topology.toml` and which named outputs it emits.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +70,42 @@ const SPECS: &[TransformSpec] = &[
         name: "erp_events",
         outputs: &["order_status", "shipment", "invoice", "payment"],
         summary: "Every order-to-cash event of one ERP on one topic -> the records of each flow",
+        adapters: ERP,
+    },
+    TransformSpec {
+        name: "return_requests",
+        outputs: &["return_authorization"],
+        summary: "Salesforce return request (Case / Return_Requested__e) -> ReturnAuthorization for the ERP",
+        adapters: &["salesforce"],
+    },
+    TransformSpec {
+        name: "erp_return_events",
+        outputs: &["return_authorization", "invoice"],
+        summary: "ERP RMA authorized/rejected/goods received and return credit memo -> ReturnAuthorization (+ CREDIT_MEMO Invoice)",
+        adapters: ERP,
+    },
+    TransformSpec {
+        name: "opportunity_won",
+        outputs: &["billing_schedule"],
+        summary: "Salesforce Opportunity closed-won with subscription lines -> BillingSchedule for the ERP",
+        adapters: &["salesforce"],
+    },
+    TransformSpec {
+        name: "erp_subscription_events",
+        outputs: &["payment"],
+        summary: "ERP billing plan created, subscription payments and dunning -> PaymentStatus (collection risk)",
+        adapters: ERP,
+    },
+    TransformSpec {
+        name: "part_requests",
+        outputs: &["part_reservation"],
+        summary: "Salesforce part reservation request -> PartReservation allocation request for the ERP",
+        adapters: &["salesforce"],
+    },
+    TransformSpec {
+        name: "erp_allocation_events",
+        outputs: &["part_reservation"],
+        summary: "ERP allocation result (allocated / back-ordered / rejected) -> PartReservation",
         adapters: ERP,
     },
     TransformSpec {
@@ -139,36 +180,35 @@ pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
         });
     }
     let erp_profile = crate::adapters::erp::Profile::by_name(&worker.adapter);
-    match (spec.name, erp_profile) {
-        ("erp_order_events", Some(profile)) => Ok(Box::new(OrderToCash {
-            profile,
-            flows: &[Flow::Order],
-        })),
-        ("erp_delivery_events", Some(profile)) => Ok(Box::new(OrderToCash {
-            profile,
-            flows: &[Flow::Delivery],
-        })),
-        ("erp_billing_events", Some(profile)) => Ok(Box::new(OrderToCash {
-            profile,
-            flows: &[Flow::Billing],
-        })),
-        ("erp_payment_events", Some(profile)) => Ok(Box::new(OrderToCash {
-            profile,
-            flows: &[Flow::Payment],
-        })),
-        ("erp_events", Some(profile)) => Ok(Box::new(OrderToCash {
-            profile,
-            flows: Flow::ALL,
-        })),
-        ("order_submission", None) => Ok(Box::new(order_submission::OrderSubmission)),
-        ("account_changes", None) => Ok(Box::new(customer::AccountChanges)),
+    let erp = |flows: &'static [Flow]| -> Result<Box<dyn Transform>, BuildError> {
+        match erp_profile {
+            Some(profile) => Ok(Box::new(ErpFlows { profile, flows })),
+            None => Err(BuildError::NotAvailable {
+                worker: worker.name.clone(),
+                transform: worker.transform.clone(),
+            }),
+        }
+    };
+    match spec.name {
+        "erp_order_events" => erp(&[Flow::Order]),
+        "erp_delivery_events" => erp(&[Flow::Delivery]),
+        "erp_billing_events" => erp(&[Flow::Billing]),
+        "erp_payment_events" => erp(&[Flow::Payment]),
+        "erp_events" => erp(Flow::ORDER_TO_CASH),
+        "erp_return_events" => erp(&[Flow::Return]),
+        "erp_subscription_events" => erp(&[Flow::Subscription]),
+        "erp_allocation_events" => erp(&[Flow::Reservation]),
+        "order_submission" => Ok(Box::new(order_submission::OrderSubmission)),
+        "account_changes" => Ok(Box::new(customer::AccountChanges)),
+        "return_requests" => Ok(Box::new(returns::ReturnRequests)),
+        "opportunity_won" => Ok(Box::new(subscription::OpportunityWon)),
+        "part_requests" => Ok(Box::new(parts::PartRequests)),
         _ => Err(BuildError::NotAvailable {
             worker: worker.name.clone(),
             transform: worker.transform.clone(),
         }),
     }
 }
-
 /// Lineage of an output derived from `raw`. Each output gets its own idempotency key (source key
 /// + record name) so two outputs of one event never share an `event_id`.
 pub fn meta(raw: &RawRecord<'_>, source: &Source<'_>, record: &str, now_ms: i64) -> Meta {
@@ -196,4 +236,24 @@ pub struct Source<'a> {
     pub system: &'a str,
     pub instance: &'a str,
     pub occurred_at: i64,
+}
+
+impl<'a> Source<'a> {
+    /// A Salesforce event; the org comes from the connector's `sf_org_id` header when it sets one.
+    pub fn salesforce(
+        raw: &'a RawRecord<'_>,
+        idempotency_key: &'a str,
+        correlation_id: &'a str,
+        causation_id: &'a str,
+        occurred_at: i64,
+    ) -> Self {
+        Self {
+            idempotency_key,
+            correlation_id,
+            causation_id,
+            system: "salesforce",
+            instance: raw.header_str("sf_org_id").unwrap_or("salesforce"),
+            occurred_at,
+        }
+    }
 }

@@ -23,7 +23,8 @@ pub fn status_of(kind: ErpEventKind) -> Option<OrderStatusCode> {
         GoodsIssued | Delivered => OrderStatusCode::Shipped,
         InvoicePosted => OrderStatusCode::Invoiced,
         PaymentPosted => OrderStatusCode::Paid,
-        DeliveryCreated | CreditMemoPosted | Dunning => return None,
+        DeliveryCreated | CreditMemoPosted | Dunning | ReturnAuthorized | ReturnRejected | ReturnGoodsReceived
+        | BillingPlanCreated | PartAllocated | PartBackOrdered | PartRejected => return None,
     })
 }
 
@@ -91,7 +92,7 @@ mod tests {
     use super::*;
     use crate::adapters::erp::profile::GENERIC;
     use crate::schema::canonical::CanonicalRecord;
-    use crate::transforms::order_to_cash::{Flow, OrderToCash};
+    use crate::transforms::erp::{ErpFlows, Flow};
     use crate::transforms::{Context, Transform};
 
     fn ctx(now_ms: i64) -> Context<'static> {
@@ -118,7 +119,7 @@ mod tests {
     fn generic_credit_hold_becomes_order_status() {
         let payload = br#"{"specversion":"1.0","id":"e-1","source":"/erp/erp-na","type":"io.syncline.erp.salesorder.credit_hold",
             "time":"2025-11-26T10:00:00Z","data":{"salesforce_order_id":"801A","erp_order_id":"5000012","hold_reason":"limit exceeded","expected_delivery_date":"2025-12-01"}}"#;
-        let t = OrderToCash {
+        let t = ErpFlows {
             profile: &GENERIC,
             flows: &[Flow::Order],
         }
@@ -149,7 +150,7 @@ mod tests {
 
     #[test]
     fn wrong_events_fail_with_codes() {
-        let t = OrderToCash {
+        let t = ErpFlows {
             profile: &GENERIC,
             flows: &[Flow::Order],
         };

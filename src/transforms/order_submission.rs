@@ -10,16 +10,14 @@
 //! missing reference parks the order; routing to the ERP topic is the runtime's `route_by`.
 //! Must not: round amounts.
 
-use serde_json::Value;
-
 use crate::adapters::salesforce::{self, SfEvent};
 use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{Address, CanonicalRecord, Meta, SalesOrder, SalesOrderLine};
 use crate::schema::decimal::{Dec, Money, Quantity, UnitPrice};
-use crate::xref::{self, XrefEntry, XrefLookup};
+use crate::xref::XrefLookup;
 
-use super::{Context, Emitted, Source, Transform, Transformed, currency, meta};
+use super::{Context, Emitted, Source, Transform, Transformed, currency, master_data, meta};
 
 pub struct OrderSubmission;
 
@@ -64,10 +62,7 @@ impl Transform for OrderSubmission {
                     format!("{} change events are not order submissions", h.entity_name),
                 ));
             }
-            None => (
-                &PLATFORM_EVENT,
-                event.text("Order_Id__c")?.ok_or_else(|| missing("Order_Id__c"))?,
-            ),
+            None => (&PLATFORM_EVENT, event.required("Order_Id__c")?),
         };
         // An Order change that is not the activation is not a submission: nothing to emit.
         if let Some(status_field) = names.status
@@ -79,14 +74,13 @@ impl Transform for OrderSubmission {
                 outputs: vec![],
             });
         }
-        let source = Source {
-            idempotency_key: &idempotency_key,
-            correlation_id: &order_id,
-            causation_id: event.event_uuid.as_deref().unwrap_or(&identity),
-            system: "salesforce",
-            instance: raw.header_str("sf_org_id").unwrap_or("salesforce"),
-            occurred_at: event.occurred_at,
-        };
+        let source = Source::salesforce(
+            raw,
+            &idempotency_key,
+            &order_id,
+            event.event_uuid.as_deref().unwrap_or(&identity),
+            event.occurred_at,
+        );
         let record = map_order(
             &event,
             names,
@@ -105,17 +99,6 @@ impl Transform for OrderSubmission {
     }
 }
 
-fn missing(field: &str) -> Failure {
-    Failure::poison("MISSING_FIELD", format!("required field `{field}` is missing"))
-}
-
-fn field_date(e: &SfEvent, name: &str) -> Result<Option<i32>, Failure> {
-    e.field(name)
-        .map(crate::adapters::time::date)
-        .transpose()
-        .map_err(|m| Failure::poison("INVALID_DATE", format!("field `{name}`: {m}")))
-}
-
 fn map_order(
     e: &SfEvent,
     names: &Names,
@@ -123,31 +106,19 @@ fn map_order(
     xref: &dyn XrefLookup,
     meta: Meta,
 ) -> Result<SalesOrder, Failure> {
-    let account_id = e.text(names.account)?.ok_or_else(|| missing(names.account))?;
-    let legal_entity = e.text("Legal_Entity__c")?.ok_or_else(|| missing("Legal_Entity__c"))?;
-    let currency = e.text(names.currency)?.ok_or_else(|| missing(names.currency))?;
+    let account_id = e.required(names.account)?;
+    let legal_entity = e.required("Legal_Entity__c")?;
+    let currency = e.required(names.currency)?;
     if !currency::is_known(&currency) {
         return Err(Failure::business(
             "UNKNOWN_CURRENCY",
             format!("`{currency}` is not an ISO 4217 currency code"),
         ));
     }
-    let account_ref = xref::reference("account", &account_id);
-    let Some(XrefEntry::Account {
-        erp_customer_id,
-        erp_instance,
-        payment_terms: account_terms,
-        ..
-    }) = xref.get(&account_ref)
-    else {
-        return Err(Failure::missing(
-            account_ref,
-            format!("Account {account_id} is not (yet) an ERP customer"),
-        ));
-    };
+    let customer = master_data::customer(xref, &account_id)?;
     let payment_terms = e
         .text("Payment_Terms__c")?
-        .or_else(|| account_terms.clone())
+        .or_else(|| customer.payment_terms.map(str::to_string))
         .ok_or_else(|| {
             Failure::business(
                 "MISSING_PAYMENT_TERMS",
@@ -163,16 +134,15 @@ fn map_order(
             .checked_add(l.net_amount)
             .map_err(|err| Failure::business("INVALID_AMOUNT", err.to_string()))?;
     }
-    if let Some(declared) = e.field("Total_Amount__c") {
-        let declared: Money = json::req_dec(&serde_json::json!({ "t": declared }), "t", "INVALID_AMOUNT")?;
-        if declared != total {
-            return Err(Failure::business(
-                "TOTAL_MISMATCH",
-                format!("Total_Amount__c is {declared} but the lines add up to {total}"),
-            ));
-        }
+    if let Some(declared) = e.dec::<2>("Total_Amount__c", "INVALID_AMOUNT")?
+        && declared != total
+    {
+        return Err(Failure::business(
+            "TOTAL_MISMATCH",
+            format!("Total_Amount__c is {declared} but the lines add up to {total}"),
+        ));
     }
-    let order_date = match field_date(e, names.order_date)? {
+    let order_date = match e.date(names.order_date)? {
         Some(d) => d,
         None => (e.occurred_at.div_euclid(86_400_000)) as i32,
     };
@@ -181,13 +151,15 @@ fn map_order(
         meta,
         order_id: order_id.to_string(),
         order_number: e.text(names.order_number)?,
-        erp_instance: erp_instance.clone().unwrap_or_else(|| legal_entity.clone()),
+        erp_instance: customer
+            .erp_instance
+            .map_or_else(|| legal_entity.clone(), str::to_string),
         legal_entity,
         sales_org: e.text("Sales_Org__c")?,
         salesforce_account_id: account_id,
-        erp_customer_id: erp_customer_id.clone(),
+        erp_customer_id: customer.erp_customer_id.to_string(),
         order_date,
-        requested_delivery_date: field_date(e, "Requested_Delivery_Date__c")?,
+        requested_delivery_date: e.date("Requested_Delivery_Date__c")?,
         po_number: e.text(names.po_number)?,
         currency,
         payment_terms,
@@ -210,19 +182,11 @@ fn ship_to(e: &SfEvent) -> Result<Option<Address>, Failure> {
 }
 
 fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, Failure> {
-    let raw_lines = match e.field("Lines__c") {
-        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
-            .map_err(|err| Failure::poison("INVALID_JSON", format!("Lines__c is not a JSON array: {err}")))?,
-        Some(v) => v.clone(),
-        None => {
-            return Err(Failure::business(
-                "INVALID_ORDER_LINES",
-                "the order has no lines (`Lines__c`)",
-            ));
-        }
-    };
-    let Value::Array(items) = raw_lines else {
-        return Err(Failure::poison("WRONG_TYPE", "Lines__c must be a JSON array"));
+    let Some(items) = e.array("Lines__c")? else {
+        return Err(Failure::business(
+            "INVALID_ORDER_LINES",
+            "the order has no lines (`Lines__c`)",
+        ));
     };
     if items.is_empty() {
         return Err(Failure::business("INVALID_ORDER_LINES", "the order has no lines"));
@@ -254,28 +218,19 @@ fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, 
                 format!("{} x {}: {err}", at("Quantity"), at("UnitPrice")),
             )
         })?;
-        let product_ref = xref::reference("product", &product);
-        let Some(XrefEntry::Product {
-            erp_material_id,
-            unit_of_measure: material_unit,
-            ..
-        }) = xref.get(&product_ref)
-        else {
-            return Err(Failure::missing(
-                product_ref,
-                format!("Product {product} is not (yet) an ERP material"),
-            ));
-        };
-        let (quantity, unit, unit_price) = match json::opt_str(item, "UnitOfMeasure")? {
-            Some(sf_unit) if sf_unit != *material_unit => convert(&sf_unit, sf_qty, price, xref)?,
-            _ => (sf_qty, material_unit.clone(), price),
+        let (erp_material_id, material_unit) = master_data::material(xref, &product)?;
+        let sf_unit = json::opt_str(item, "UnitOfMeasure")?;
+        let (quantity, unit, factor) = master_data::in_erp_unit(xref, sf_qty, sf_unit.as_deref(), material_unit)?;
+        let unit_price = match factor {
+            Some(factor) => price_per(price, factor, sf_unit.as_deref().unwrap_or_default(), &unit)?,
+            None => price,
         };
         lines.push(SalesOrderLine {
             line_number: json::opt_i64(item, "LineNumber")?
                 .map(|n| n as i32)
                 .unwrap_or(i as i32 + 1),
             salesforce_product_id: product,
-            erp_material_id: Some(erp_material_id.clone()),
+            erp_material_id: Some(erp_material_id.to_string()),
             description: json::opt_str(item, "Description")?,
             quantity,
             unit_of_measure: unit,
@@ -286,34 +241,16 @@ fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, 
     Ok(lines)
 }
 
-/// Salesforce unit → ERP unit: quantity x factor, price / factor, both exact or refused.
-fn convert(
-    sf_unit: &str,
-    qty: Quantity,
-    price: UnitPrice,
-    xref: &dyn XrefLookup,
-) -> Result<(Quantity, String, UnitPrice), Failure> {
-    let uom_ref = xref::reference("uom", sf_unit);
-    let Some(XrefEntry::Uom { erp_unit, factor, .. }) = xref.get(&uom_ref) else {
-        return Err(Failure::missing(
-            uom_ref,
-            format!("no conversion from Salesforce unit `{sf_unit}` to an ERP unit"),
-        ));
-    };
-    let factor: Dec<6> = factor
-        .parse()
-        .map_err(|e| Failure::business("INVALID_UOM_FACTOR", format!("uom:{sf_unit}: {e}")))?;
-    let quantity = Quantity::checked_mul(qty, factor)
-        .map_err(|e| Failure::business("INVALID_QUANTITY", format!("{qty} {sf_unit} in {erp_unit}: {e}")))?;
+/// The price per ERP unit when one ERP unit is `factor` Salesforce units: exact or refused.
+fn price_per(price: UnitPrice, factor: Dec<6>, sf_unit: &str, erp_unit: &str) -> Result<UnitPrice, Failure> {
     let per_unit = price
         .value()
         .checked_div(factor.value())
         .ok_or_else(|| Failure::business("INVALID_UOM_FACTOR", format!("uom:{sf_unit}: division by {factor}")))?;
-    let unit_price = UnitPrice::new(per_unit).map_err(|e| {
+    UnitPrice::new(per_unit).map_err(|e| {
         Failure::business(
             "AMOUNT_PRECISION",
             format!("unit price {price} per {sf_unit} in {erp_unit}: {e}"),
         )
-    })?;
-    Ok((quantity, erp_unit.clone(), unit_price))
+    })
 }

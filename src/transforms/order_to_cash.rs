@@ -1,6 +1,6 @@
-//! ERP order, fulfilment and finance events → `OrderStatus`, `Shipment`, `Invoice`,
-//! `PaymentStatus` for Salesforce, each document with the status it implies (ACCEPTED ...,
-//! SHIPPED / PARTIALLY_SHIPPED, INVOICED, PAID).
+//! ERP fulfilment and finance documents → `Shipment`, `Invoice` and `PaymentStatus` for
+//! Salesforce (the order-to-cash records; `erp` dispatches events to these builders and adds the
+//! order status each one implies).
 //!
 //! Owns: reading documents through the ERP profile's field names, amount checks, and the reverse
 //! cross-reference lookups (material → product, customer → account). Must not: decide whether a
@@ -9,148 +9,20 @@
 use serde_json::Value;
 
 use crate::adapters::erp::profile::{Field, LineField};
-use crate::adapters::erp::{self, ErpEvent, ErpEventKind, Profile};
+use crate::adapters::erp::{ErpEvent, ErpEventKind};
 use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::*;
 use crate::schema::decimal::{Money, Quantity};
 
-use super::order_status::{salesforce_order_id, status_of, status_record};
-use super::{Context, Emitted, Source, Transform, Transformed, currency, meta};
-
-/// The document flows of order-to-cash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Order,
-    Delivery,
-    Billing,
-    Payment,
-}
-
-impl Flow {
-    pub const ALL: &'static [Flow] = &[Flow::Order, Flow::Delivery, Flow::Billing, Flow::Payment];
-
-    fn of(kind: ErpEventKind) -> Flow {
-        use ErpEventKind::*;
-        match kind {
-            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased | OrderCancelled => {
-                Flow::Order
-            }
-            DeliveryCreated | GoodsIssued | Delivered => Flow::Delivery,
-            InvoicePosted | CreditMemoPosted => Flow::Billing,
-            PaymentPosted | Dunning => Flow::Payment,
-        }
-    }
-}
-
-/// One ERP profile's events for some flows (one flow per worker, or all of them for an ERP that
-/// publishes every business event on one topic).
-pub struct OrderToCash {
-    pub profile: &'static Profile,
-    pub flows: &'static [Flow],
-}
-
-impl Transform for OrderToCash {
-    fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let event = erp::parse(raw, self.profile)?;
-        let flow = Flow::of(event.kind);
-        if !self.flows.contains(&flow) {
-            return Err(Failure::business(
-                "UNKNOWN_EVENT_TYPE",
-                format!(
-                    "`{}` belongs to the {flow:?} flow, which this worker does not handle",
-                    event.event_type
-                ),
-            ));
-        }
-        let order_id = salesforce_order_id(&event)?;
-        let key = event.idempotency_key();
-        let source = Source {
-            idempotency_key: &key,
-            correlation_id: &order_id,
-            causation_id: &event.event_id,
-            system: self.profile.source_system,
-            instance: &event.instance,
-            occurred_at: event.occurred_at,
-        };
-        let mut outputs = Vec::with_capacity(2);
-        let status = match flow {
-            Flow::Order => status_of(event.kind),
-            Flow::Delivery => {
-                let shipment = shipment(raw, &event, &source, ctx)?;
-                let status = match event.kind {
-                    ErpEventKind::DeliveryCreated => None,
-                    _ if shipment.complete => Some(OrderStatusCode::Shipped),
-                    _ => Some(OrderStatusCode::PartiallyShipped),
-                };
-                outputs.push(Emitted {
-                    output: "shipment",
-                    record: CanonicalRecord::Shipment(shipment),
-                });
-                status
-            }
-            Flow::Billing => {
-                let invoice = invoice(raw, &event, &source, ctx)?;
-                let status =
-                    (invoice.document_type == BillingDocumentType::Invoice).then_some(OrderStatusCode::Invoiced);
-                outputs.push(Emitted {
-                    output: "invoice",
-                    record: CanonicalRecord::Invoice(invoice),
-                });
-                status
-            }
-            Flow::Payment => {
-                let payment = payment(raw, &event, &source, ctx)?;
-                let status = (payment.status == PaymentState::Paid).then_some(OrderStatusCode::Paid);
-                outputs.push(Emitted {
-                    output: "payment",
-                    record: CanonicalRecord::PaymentStatus(payment),
-                });
-                status
-            }
-        };
-        if let Some(status) = status {
-            outputs.push(Emitted {
-                output: "order_status",
-                record: CanonicalRecord::OrderStatus(status_record(raw, &event, status, &source, ctx.now_ms)?),
-            });
-        }
-        Ok(Transformed {
-            idempotency_key: key.clone(),
-            correlation_id: order_id,
-            outputs,
-        })
-    }
-}
-
-fn opt(event: &ErpEvent, f: Field) -> Result<Option<String>, Failure> {
-    match event.field(f) {
-        Some(path) => json::opt_str(&event.data, path),
-        None => Ok(None),
-    }
-}
-
-fn req(event: &ErpEvent, f: Field) -> Result<String, Failure> {
-    let path = event.field(f).unwrap_or("?");
-    opt(event, f)?.ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
-}
+use super::{Context, Source, currency, meta};
 
 fn money(event: &ErpEvent, f: Field) -> Result<Option<Money>, Failure> {
-    match event.field(f) {
-        Some(path) => json::opt_dec(&event.data, path, "INVALID_AMOUNT"),
-        None => Ok(None),
-    }
+    event.dec(f, "INVALID_AMOUNT")
 }
 
-fn date(event: &ErpEvent, f: Field) -> Result<Option<i32>, Failure> {
-    match event.field(f) {
-        Some(path) => json::opt_date(&event.data, path),
-        None => Ok(None),
-    }
-}
-
-fn known_currency(event: &ErpEvent) -> Result<String, Failure> {
-    let c = req(event, Field::Currency)?;
+pub(super) fn known_currency(event: &ErpEvent) -> Result<String, Failure> {
+    let c = event.req(Field::Currency)?;
     if currency::is_known(&c) {
         Ok(c)
     } else {
@@ -159,20 +31,6 @@ fn known_currency(event: &ErpEvent) -> Result<String, Failure> {
             format!("`{c}` is not an ISO 4217 currency code"),
         ))
     }
-}
-
-fn lines(event: &ErpEvent) -> Result<Vec<Value>, Failure> {
-    match event.field(Field::Lines).and_then(|p| json::get(&event.data, p)) {
-        None => Ok(vec![]),
-        Some(Value::Array(items)) => Ok(items.clone()),
-        Some(_) => Err(Failure::poison("WRONG_TYPE", "document lines must be an array")),
-    }
-}
-
-fn line_number(item: &Value, profile: &Profile, index: usize) -> Result<i32, Failure> {
-    Ok(json::opt_i64(item, profile.line_path(LineField::LineNumber))?
-        .map(|n| n as i32)
-        .unwrap_or(index as i32 + 1))
 }
 
 /// SAP's OverallGoodsMovementStatus `C` means complete; others send a boolean.
@@ -188,7 +46,7 @@ fn complete(event: &ErpEvent) -> Result<bool, Failure> {
     }
 }
 
-fn shipment(
+pub(super) fn shipment(
     raw: &RawRecord<'_>,
     event: &ErpEvent,
     source: &Source<'_>,
@@ -196,7 +54,7 @@ fn shipment(
 ) -> Result<Shipment, Failure> {
     let p = event.profile;
     let mut out = Vec::new();
-    for (i, item) in lines(event)?.iter().enumerate() {
+    for (i, item) in event.lines()?.iter().enumerate() {
         let material = json::req_str(item, p.line_path(LineField::Material))?;
         let quantity: Quantity = json::req_dec(item, p.line_path(LineField::Quantity), "INVALID_QUANTITY")?;
         if quantity.value().is_sign_negative() {
@@ -206,7 +64,7 @@ fn shipment(
             ));
         }
         out.push(ShipmentLine {
-            line_number: line_number(item, p, i)?,
+            line_number: event.line_number(item, i)?,
             order_line_number: json::opt_i64(item, p.line_path(LineField::OrderLine))?.map(|n| n as i32),
             salesforce_product_id: ctx.xref.product_by_material(&material).map(str::to_string),
             erp_material_id: material,
@@ -218,7 +76,7 @@ fn shipment(
         meta: meta(raw, source, "shipment", ctx.now_ms),
         shipment_id: event.document_id.clone(),
         order_id: source.correlation_id.to_string(),
-        erp_order_id: opt(event, Field::ErpOrderId)?,
+        erp_order_id: event.opt(Field::ErpOrderId)?,
         erp_instance: event.instance.clone(),
         ship_status: match event.kind {
             ErpEventKind::DeliveryCreated => ShipStatus::Planned,
@@ -227,13 +85,18 @@ fn shipment(
         },
         complete: complete(event)?,
         shipped_at: (event.kind != ErpEventKind::DeliveryCreated).then_some(event.occurred_at),
-        carrier: opt(event, Field::Carrier)?,
-        tracking_number: opt(event, Field::TrackingNumber)?,
+        carrier: event.opt(Field::Carrier)?,
+        tracking_number: event.opt(Field::TrackingNumber)?,
         lines: out,
     })
 }
 
-fn invoice(raw: &RawRecord<'_>, event: &ErpEvent, source: &Source<'_>, ctx: &Context<'_>) -> Result<Invoice, Failure> {
+pub(super) fn invoice(
+    raw: &RawRecord<'_>,
+    event: &ErpEvent,
+    source: &Source<'_>,
+    ctx: &Context<'_>,
+) -> Result<Invoice, Failure> {
     let p = event.profile;
     let currency = known_currency(event)?;
     let net = money(event, Field::NetAmount)?
@@ -249,12 +112,12 @@ fn invoice(raw: &RawRecord<'_>, event: &ErpEvent, source: &Source<'_>, ctx: &Con
             format!("gross {gross} is not net {net} + tax {tax}"),
         ));
     }
-    let customer = req(event, Field::ErpCustomerId)?;
+    let customer = event.req(Field::ErpCustomerId)?;
     let mut out = Vec::new();
-    for (i, item) in lines(event)?.iter().enumerate() {
+    for (i, item) in event.lines()?.iter().enumerate() {
         let material = json::req_str(item, p.line_path(LineField::Material))?;
         out.push(InvoiceLine {
-            line_number: line_number(item, p, i)?,
+            line_number: event.line_number(item, i)?,
             salesforce_product_id: ctx.xref.product_by_material(&material).map(str::to_string),
             erp_material_id: material,
             description: json::opt_str(item, p.line_path(LineField::Description))?,
@@ -272,42 +135,49 @@ fn invoice(raw: &RawRecord<'_>, event: &ErpEvent, source: &Source<'_>, ctx: &Con
             BillingDocumentType::Invoice
         },
         order_id: source.correlation_id.to_string(),
-        erp_order_id: opt(event, Field::ErpOrderId)?,
+        erp_order_id: event.opt(Field::ErpOrderId)?,
         erp_instance: event.instance.clone(),
         salesforce_account_id: ctx.xref.account_by_customer(&customer).map(str::to_string),
         erp_customer_id: customer,
-        invoice_date: date(event, Field::InvoiceDate)?.unwrap_or(event.occurred_at.div_euclid(86_400_000) as i32),
-        due_date: date(event, Field::DueDate)?,
+        invoice_date: event
+            .date(Field::InvoiceDate)?
+            .unwrap_or(event.occurred_at.div_euclid(86_400_000) as i32),
+        due_date: event.date(Field::DueDate)?,
         currency,
         net_amount: net,
         tax_amount: tax,
         gross_amount: gross,
-        payment_terms: opt(event, Field::PaymentTerms)?,
+        payment_terms: event.opt(Field::PaymentTerms)?,
         lines: out,
     })
 }
 
-fn payment(
+pub(super) fn payment(
     raw: &RawRecord<'_>,
     event: &ErpEvent,
     source: &Source<'_>,
     ctx: &Context<'_>,
 ) -> Result<PaymentStatus, Failure> {
     let currency = known_currency(event)?;
+    let plan = event.kind == ErpEventKind::BillingPlanCreated;
     let paid = money(event, Field::AmountPaid)?.unwrap_or(Money::ZERO);
-    let open = money(event, Field::AmountOpen)?.unwrap_or(Money::ZERO);
+    // A new billing plan has nothing paid yet: all of its net amount is open.
+    let open = match money(event, Field::AmountOpen)? {
+        Some(open) => open,
+        None if plan => money(event, Field::NetAmount)?
+            .ok_or_else(|| Failure::poison("MISSING_FIELD", "the billing plan has no amount"))?,
+        None => Money::ZERO,
+    };
     if paid.value().is_sign_negative() || open.value().is_sign_negative() {
         return Err(Failure::business(
             "INVALID_AMOUNT",
             format!("paid {paid} / open {open} must not be negative"),
         ));
     }
-    let dunning_level = match event.field(Field::DunningLevel) {
-        Some(path) => json::opt_i64(&event.data, path)?.map(|n| n as i32),
-        None => None,
-    };
+    let dunning_level = event.opt_i64(Field::DunningLevel)?.map(|n| n as i32);
     let status = match event.kind {
         ErpEventKind::Dunning => PaymentState::InDunning,
+        ErpEventKind::BillingPlanCreated => PaymentState::Open,
         _ if open == Money::ZERO => PaymentState::Paid,
         _ if paid.is_positive() => PaymentState::PartiallyPaid,
         _ => PaymentState::Open,
@@ -315,7 +185,12 @@ fn payment(
     Ok(PaymentStatus {
         meta: meta(raw, source, "payment_status", ctx.now_ms),
         payment_id: event.document_id.clone(),
-        invoice_id: req(event, Field::InvoiceId)?,
+        // Until its first invoice, a billing plan is its own receivable.
+        invoice_id: match event.opt(Field::InvoiceId)? {
+            Some(invoice) => invoice,
+            None if plan => event.document_id.clone(),
+            None => event.req(Field::InvoiceId)?,
+        },
         order_id: source.correlation_id.to_string(),
         erp_instance: event.instance.clone(),
         status,

@@ -10,8 +10,9 @@ pub mod profile;
 
 use serde_json::Value;
 
-use crate::adapters::RawRecord;
+use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
+use crate::schema::decimal::Dec;
 
 pub use profile::Profile;
 
@@ -31,6 +32,17 @@ pub enum ErpEventKind {
     CreditMemoPosted,
     PaymentPosted,
     Dunning,
+    /// The ERP authorized a return (RMA created).
+    ReturnAuthorized,
+    ReturnRejected,
+    /// Returned goods arrived at the warehouse.
+    ReturnGoodsReceived,
+    /// A subscription's billing plan exists in the ERP.
+    BillingPlanCreated,
+    /// Allocation results of a part reservation.
+    PartAllocated,
+    PartBackOrdered,
+    PartRejected,
 }
 
 /// One ERP event, normalized enough to route and deduplicate.
@@ -43,7 +55,8 @@ pub struct ErpEvent {
     /// The ERP instance (e.g. `erp-na`): `data` field, else the last segment of the source.
     pub instance: String,
     pub occurred_at: i64,
-    /// The ERP document number of the event's object (sales order, delivery, billing doc, payment).
+    /// The ERP document number of the event's object (sales order, delivery, billing doc, payment,
+    /// return, billing plan, reservation).
     pub document_id: String,
     pub data: Value,
 }
@@ -61,14 +74,69 @@ impl ErpEvent {
     pub fn field(&self, f: profile::Field) -> Option<&'static str> {
         self.profile.path(f)
     }
+
+    /// A text field; `None` when absent or when the profile has no such field.
+    pub fn opt(&self, f: profile::Field) -> Result<Option<String>, Failure> {
+        match self.field(f) {
+            Some(path) => json::opt_str(&self.data, path),
+            None => Ok(None),
+        }
+    }
+
+    /// A text field the event cannot do without (`MISSING_FIELD` names the vendor's field).
+    pub fn req(&self, f: profile::Field) -> Result<String, Failure> {
+        let path = self.field(f).unwrap_or("?");
+        self.opt(f)?
+            .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
+    }
+
+    pub fn opt_i64(&self, f: profile::Field) -> Result<Option<i64>, Failure> {
+        match self.field(f) {
+            Some(path) => json::opt_i64(&self.data, path),
+            None => Ok(None),
+        }
+    }
+
+    /// An exact decimal (amount or quantity); `code` classifies a malformed value.
+    pub fn dec<const S: u32>(&self, f: profile::Field, code: &'static str) -> Result<Option<Dec<S>>, Failure> {
+        match self.field(f) {
+            Some(path) => json::opt_dec(&self.data, path, code),
+            None => Ok(None),
+        }
+    }
+
+    pub fn date(&self, f: profile::Field) -> Result<Option<i32>, Failure> {
+        match self.field(f) {
+            Some(path) => json::opt_date(&self.data, path),
+            None => Ok(None),
+        }
+    }
+
+    /// The document's items (empty when it has none).
+    pub fn lines(&self) -> Result<&[Value], Failure> {
+        match self.field(profile::Field::Lines).and_then(|p| json::get(&self.data, p)) {
+            None => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(_) => Err(Failure::poison("WRONG_TYPE", "document lines must be an array")),
+        }
+    }
+
+    /// The item's own number, else its 1-based position.
+    pub fn line_number(&self, item: &Value, index: usize) -> Result<i32, Failure> {
+        Ok(
+            json::opt_i64(item, self.profile.line_path(profile::LineField::LineNumber))?
+                .map(|n| n as i32)
+                .unwrap_or(index as i32 + 1),
+        )
+    }
 }
 
 /// Reads one record as an event of `profile`.
 pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent, Failure> {
     let ce = match &profile.bare {
         Some(bare) if raw.header("ce_specversion").is_none() => {
-            let v = crate::adapters::json::parse_payload(raw.payload)?;
-            if crate::adapters::json::get(&v, "specversion").is_some() {
+            let v = json::parse_payload(raw.payload)?;
+            if json::get(&v, "specversion").is_some() {
                 cloudevents::parse(raw)?
             } else {
                 bare_event(v, bare)?
@@ -92,9 +160,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
         ));
     }
     let occurred_at = match profile.path(profile::Field::EventTime) {
-        Some(path) if crate::adapters::json::get(&ce.data, path).is_some() => {
-            crate::adapters::json::req_instant(&ce.data, path)?
-        }
+        Some(path) if json::get(&ce.data, path).is_some() => json::req_instant(&ce.data, path)?,
         _ => ce
             .time_ms
             .or(raw.timestamp_ms)
@@ -102,7 +168,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
     };
     let instance = profile
         .path(profile::Field::Instance)
-        .and_then(|p| crate::adapters::json::opt_str(&ce.data, p).ok().flatten())
+        .and_then(|p| json::opt_str(&ce.data, p).ok().flatten())
         .unwrap_or_else(|| {
             ce.source
                 .trim_end_matches('/')
@@ -112,7 +178,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
                 .to_string()
         });
     let doc_path = profile.document_path(kind);
-    let document_id = match crate::adapters::json::opt_str(&ce.data, doc_path)? {
+    let document_id = match json::opt_str(&ce.data, doc_path)? {
         Some(d) => d,
         None => ce.subject.clone().ok_or_else(|| {
             Failure::poison(
@@ -135,7 +201,6 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
 
 /// An ERP's own JSON envelope read as a CloudEvent whose data is the whole body.
 fn bare_event(v: Value, bare: &profile::BareEnvelope) -> Result<cloudevents::CloudEvent, Failure> {
-    use crate::adapters::json;
     if !v.is_object() {
         return Err(Failure::poison("NOT_A_CLOUDEVENT", "payload is JSON but not an object"));
     }

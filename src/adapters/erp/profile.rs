@@ -34,6 +34,23 @@ pub enum Field {
     DunningLevel,
     Complete,
     Lines,
+    /// Returns: the ERP's RMA number, the Salesforce Case it answers, the billing document credited.
+    ReturnId,
+    SalesforceCaseId,
+    OriginalInvoiceId,
+    /// Subscriptions: the ERP billing plan (its Salesforce reference is `SalesforceOrderId`,
+    /// which holds the Opportunity id for subscription documents).
+    BillingPlanId,
+    /// Part reservations: the ERP reservation, the Salesforce request it answers, its item.
+    ReservationId,
+    SalesforceReservationId,
+    WorkOrderId,
+    Material,
+    Quantity,
+    Unit,
+    AllocatedQuantity,
+    ReplenishmentDate,
+    Plant,
 }
 
 /// Fields of one item in a document's `Lines` array.
@@ -46,6 +63,7 @@ pub enum LineField {
     Unit,
     NetAmount,
     Description,
+    ReasonCode,
 }
 
 /// Attribute names of an ERP's own envelope when it does not send CloudEvents (D365 business
@@ -99,6 +117,9 @@ impl Profile {
             DeliveryCreated | GoodsIssued | Delivered => Field::DeliveryId,
             InvoicePosted | CreditMemoPosted => Field::InvoiceId,
             PaymentPosted | Dunning => Field::PaymentId,
+            ReturnAuthorized | ReturnRejected | ReturnGoodsReceived => Field::ReturnId,
+            BillingPlanCreated => Field::BillingPlanId,
+            PartAllocated | PartBackOrdered | PartRejected => Field::ReservationId,
         };
         self.path(field).unwrap_or("document_id")
     }
@@ -124,6 +145,7 @@ pub static GENERIC: Profile = Profile {
         (LineField::Unit, "unit_of_measure"),
         (LineField::NetAmount, "net_amount"),
         (LineField::Description, "description"),
+        (LineField::ReasonCode, "reason_code"),
     ],
     types: &[
         ("io.syncline.erp.salesorder.created", OrderCreated),
@@ -139,6 +161,13 @@ pub static GENERIC: Profile = Profile {
         ("io.syncline.erp.billing.credit_memo_posted", CreditMemoPosted),
         ("io.syncline.erp.payment.posted", PaymentPosted),
         ("io.syncline.erp.payment.dunning", Dunning),
+        ("io.syncline.erp.return.authorized", ReturnAuthorized),
+        ("io.syncline.erp.return.rejected", ReturnRejected),
+        ("io.syncline.erp.return.goods_received", ReturnGoodsReceived),
+        ("io.syncline.erp.billing_plan.created", BillingPlanCreated),
+        ("io.syncline.erp.reservation.allocated", PartAllocated),
+        ("io.syncline.erp.reservation.back_ordered", PartBackOrdered),
+        ("io.syncline.erp.reservation.rejected", PartRejected),
     ],
     fields: &[
         (Field::Instance, "erp_instance"),
@@ -165,6 +194,19 @@ pub static GENERIC: Profile = Profile {
         (Field::DunningLevel, "dunning_level"),
         (Field::Complete, "complete"),
         (Field::Lines, "lines"),
+        (Field::ReturnId, "rma_id"),
+        (Field::SalesforceCaseId, "salesforce_case_id"),
+        (Field::OriginalInvoiceId, "original_invoice_id"),
+        (Field::BillingPlanId, "billing_plan_id"),
+        (Field::ReservationId, "reservation_id"),
+        (Field::SalesforceReservationId, "salesforce_reservation_id"),
+        (Field::WorkOrderId, "salesforce_work_order_id"),
+        (Field::Material, "erp_material_id"),
+        (Field::Quantity, "quantity"),
+        (Field::Unit, "unit_of_measure"),
+        (Field::AllocatedQuantity, "allocated_quantity"),
+        (Field::ReplenishmentDate, "expected_replenishment_date"),
+        (Field::Plant, "plant"),
     ],
 };
 
@@ -181,6 +223,7 @@ pub static SAP_S4: Profile = Profile {
         (LineField::Unit, "QuantityUnit"),
         (LineField::NetAmount, "NetAmount"),
         (LineField::Description, "ItemText"),
+        (LineField::ReasonCode, "ReturnReason"),
     ],
     types: &[
         ("sap.s4.beh.salesorder.v1.SalesOrder.Created.v1", OrderCreated),
@@ -214,6 +257,22 @@ pub static SAP_S4: Profile = Profile {
         ),
         ("sap.s4.beh.journalentry.v1.JournalEntry.Cleared.v1", PaymentPosted),
         ("sap.s4.beh.dunning.v1.DunningNotice.Created.v1", Dunning),
+        (
+            "sap.s4.beh.customerreturn.v1.CustomerReturn.Created.v1",
+            ReturnAuthorized,
+        ),
+        (
+            "sap.s4.beh.customerreturn.v1.CustomerReturn.Rejected.v1",
+            ReturnRejected,
+        ),
+        (
+            "sap.s4.beh.customerreturn.v1.CustomerReturn.GoodsReceiptPosted.v1",
+            ReturnGoodsReceived,
+        ),
+        ("sap.s4.beh.billingplan.v1.BillingPlan.Created.v1", BillingPlanCreated),
+        ("sap.s4.beh.reservation.v1.Reservation.Confirmed.v1", PartAllocated),
+        ("sap.s4.beh.reservation.v1.Reservation.BackOrdered.v1", PartBackOrdered),
+        ("sap.s4.beh.reservation.v1.Reservation.Rejected.v1", PartRejected),
     ],
     fields: &[
         (Field::Instance, "SAPClient"),
@@ -240,6 +299,19 @@ pub static SAP_S4: Profile = Profile {
         (Field::DunningLevel, "DunningLevel"),
         (Field::Complete, "OverallGoodsMovementStatus"),
         (Field::Lines, "Items"),
+        (Field::ReturnId, "CustomerReturn"),
+        (Field::SalesforceCaseId, "YY1_SalesforceCase"),
+        (Field::OriginalInvoiceId, "ReferenceSDDocument"),
+        (Field::BillingPlanId, "BillingPlan"),
+        (Field::ReservationId, "Reservation"),
+        (Field::SalesforceReservationId, "YY1_SalesforceReservation"),
+        (Field::WorkOrderId, "YY1_SalesforceWorkOrder"),
+        (Field::Material, "Product"),
+        (Field::Quantity, "ResvnItmRequiredQtyInBaseUnit"),
+        (Field::Unit, "BaseUnit"),
+        (Field::AllocatedQuantity, "ConfirmedQuantity"),
+        (Field::ReplenishmentDate, "ProductAvailabilityDate"),
+        (Field::Plant, "Plant"),
     ],
 };
 
@@ -261,6 +333,7 @@ pub static D365_FO: Profile = Profile {
         (LineField::Unit, "SalesUnit"),
         (LineField::NetAmount, "LineAmount"),
         (LineField::Description, "Name"),
+        (LineField::ReasonCode, "ReturnReasonCodeId"),
     ],
     types: &[
         ("SalesOrderCreatedBusinessEvent", OrderCreated),

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::adapters::{RawRecord, json, time};
 use crate::failure::Failure;
+use crate::schema::decimal::Dec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -83,9 +84,43 @@ impl SfEvent {
         self.fields.get(name).filter(|v| !v.is_null())
     }
 
+    /// A field holding a JSON array, or JSON text of one (what a Salesforce flow writes into a
+    /// long text area such as `Lines__c`); `None` when absent.
+    pub fn array(&self, name: &str) -> Result<Option<Vec<Value>>, Failure> {
+        let value = match self.field(name) {
+            None => return Ok(None),
+            Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+                .map_err(|err| Failure::poison("INVALID_JSON", format!("{name} is not a JSON array: {err}")))?,
+            Some(v) => v.clone(),
+        };
+        match value {
+            Value::Array(items) => Ok(Some(items)),
+            _ => Err(Failure::poison("WRONG_TYPE", format!("{name} must be a JSON array"))),
+        }
+    }
+
     /// A field as trimmed text (numbers as their literal), with the adapter's string checks.
     pub fn text(&self, name: &str) -> Result<Option<String>, Failure> {
         json::text(self.field(name), name)
+    }
+
+    /// A text field the event cannot do without.
+    pub fn required(&self, name: &str) -> Result<String, Failure> {
+        self.text(name)?
+            .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{name}` is missing")))
+    }
+
+    /// An exact decimal field; `code` classifies a malformed value.
+    pub fn dec<const S: u32>(&self, name: &str, code: &'static str) -> Result<Option<Dec<S>>, Failure> {
+        json::dec(self.field(name), name, code)
+    }
+
+    /// A date field (`YYYY-MM-DD` or a timestamp) as an Avro date.
+    pub fn date(&self, name: &str) -> Result<Option<i32>, Failure> {
+        self.field(name)
+            .map(time::date)
+            .transpose()
+            .map_err(|m| Failure::poison("INVALID_DATE", format!("field `{name}`: {m}")))
     }
 }
 
