@@ -287,3 +287,431 @@ fn a_d365_invoice_on_the_sap_billing_worker_is_not_guessed() {
     let err = run("erp-order-status", "erp/sap_s4/billing.created.json", &xref(true)).unwrap_err();
     assert_eq!(err.code, "UNKNOWN_EVENT_TYPE");
 }
+
+/// Runs a sample after `edit` changed its JSON (headers of binary samples are kept).
+fn run_edited(
+    worker: &str,
+    sample: &str,
+    table: &XrefTable,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Result<Transformed, Failure> {
+    let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
+    let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
+    let transform = transforms::build(w).unwrap();
+    let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
+    let mut value: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+    edit(&mut value);
+    let bytes = serde_json::to_vec(&value).unwrap();
+    let raw = RawRecord {
+        topic: &w.inputs[0],
+        partition: 0,
+        offset: 7,
+        key: None,
+        payload: Some(&bytes),
+        headers: &record.headers,
+        timestamp_ms: Some(1_795_680_000_000),
+    };
+    transform.apply(&raw, &Context { now_ms: 1, xref: table })
+}
+
+fn date(days: i32) -> String {
+    date_of(days).unwrap().to_string()
+}
+
+#[test]
+fn return_requests_from_a_platform_event_and_a_case_change() {
+    let t = run(
+        "return-requests",
+        "salesforce/return_requested.cometd.json",
+        &xref(false),
+    )
+    .unwrap();
+    let CanonicalRecord::ReturnAuthorization(r) = only(&t, "return_authorization") else {
+        panic!()
+    };
+    assert_eq!(
+        t.correlation_id,
+        format!("801Dn{RUN}A1"),
+        "a return belongs to its order"
+    );
+    assert_eq!(r.meta.correlation_id, r.order_id);
+    assert_eq!(
+        (r.case_id.as_str(), r.rma_id.as_str()),
+        (&*format!("500Dn{RUN}R1"), "00031001")
+    );
+    assert_eq!(r.original_invoice_id, Some(format!("9000{RUN}")));
+    assert_eq!(
+        (r.status, r.erp_instance.as_deref()),
+        (ReturnStatus::Requested, Some("erp-na"))
+    );
+    assert_eq!(r.reason.as_deref(), Some("Damaged in transit"));
+    let l = &r.lines[0];
+    assert_eq!(
+        (l.erp_material_id.as_deref(), l.quantity.to_string().as_str()),
+        (Some("TG11"), "2.000")
+    );
+    assert_eq!((l.order_line_number, l.reason_code.as_deref()), (Some(1), Some("DMG")));
+
+    let t = run(
+        "return-requests",
+        "salesforce/case_change.return_requested.json",
+        &xref(false),
+    )
+    .unwrap();
+    let CanonicalRecord::ReturnAuthorization(r) = only(&t, "return_authorization") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.case_id.as_str(), r.rma_id.as_str()),
+        (&*format!("500Dn{RUN}R2"), "00031002")
+    );
+    assert_eq!(t.idempotency_key, "salesforce:Case:500Dn0000ab12R2:1186533977:1");
+    assert_eq!(
+        (
+            r.lines[0].quantity.to_string().as_str(),
+            r.lines[0].unit_of_measure.as_str()
+        ),
+        ("12.000", "EA"),
+        "1 Box is 12 EA by the uom cross-reference"
+    );
+}
+
+#[test]
+fn return_requests_that_are_not_requests_or_are_wrong() {
+    let closed = run_edited(
+        "return-requests",
+        "salesforce/case_change.return_requested.json",
+        &xref(false),
+        |v| v["payload"]["Status"] = "Closed".into(),
+    )
+    .unwrap();
+    assert!(
+        closed.outputs.is_empty(),
+        "a Case update that is not a return request emits nothing"
+    );
+    let zero = run_edited(
+        "return-requests",
+        "salesforce/return_requested.cometd.json",
+        &xref(false),
+        |v| {
+            v["data"]["payload"]["Lines__c"] =
+                serde_json::json!([{"Product2Id": format!("01tDn000PUMP{RUN}"), "Quantity": 0}])
+        },
+    )
+    .unwrap_err();
+    assert_eq!(zero.code, "INVALID_QUANTITY");
+    let unknown = run_edited(
+        "return-requests",
+        "salesforce/return_requested.cometd.json",
+        &xref(false),
+        |v| v["data"]["payload"]["Account_Id__c"] = "001Dn000LATE".into(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (unknown.class, unknown.missing_ref.as_deref()),
+        (ErrorClass::MissingMasterData, Some("account:001Dn000LATE")),
+        "parked until the account is an ERP customer"
+    );
+    let no_lines = run_edited(
+        "return-requests",
+        "salesforce/return_requested.cometd.json",
+        &xref(false),
+        |v| v["data"]["payload"]["Lines__c"] = "[]".into(),
+    )
+    .unwrap_err();
+    assert_eq!(no_lines.code, "INVALID_RETURN_LINES");
+}
+
+#[test]
+fn sap_return_events_and_the_return_credit_memo() {
+    let table = xref(false);
+    let authorized = run("erp-returns", "erp/sap_s4/return.created.json", &table).unwrap();
+    let CanonicalRecord::ReturnAuthorization(r) = only(&authorized, "return_authorization") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.rma_id.as_str(), r.status),
+        (&*format!("6000{RUN}"), ReturnStatus::Authorized)
+    );
+    assert_eq!(
+        (r.case_id.clone(), r.order_id.clone()),
+        (format!("500Dn{RUN}R1"), format!("801Dn{RUN}A1"))
+    );
+    assert_eq!(
+        r.lines[0].salesforce_product_id,
+        Some(format!("01tDn000PUMP{RUN}")),
+        "material TG11 reversed"
+    );
+    assert_eq!(authorized.outputs.len(), 1, "a return never emits an order status");
+
+    let received = run("erp-returns", "erp/sap_s4/return.goods_received.json", &table).unwrap();
+    let CanonicalRecord::ReturnAuthorization(r) = only(&received, "return_authorization") else {
+        panic!()
+    };
+    assert_eq!(r.status, ReturnStatus::GoodsReceived);
+
+    let credited = run("erp-returns", "erp/sap_s4/return.credit_memo.json", &table).unwrap();
+    let CanonicalRecord::Invoice(memo) = only(&credited, "invoice") else {
+        panic!()
+    };
+    assert_eq!(memo.document_type, BillingDocumentType::CreditMemo);
+    assert_eq!(
+        (memo.invoice_id.clone(), memo.order_id.clone()),
+        (format!("9100{RUN}"), format!("801Dn{RUN}A1"))
+    );
+    assert_eq!(memo.gross_amount.to_string(), "2604.11");
+    let CanonicalRecord::ReturnAuthorization(r) = only(&credited, "return_authorization") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.status, r.original_invoice_id.clone()),
+        (ReturnStatus::Credited, Some(format!("9000{RUN}")))
+    );
+    assert_ne!(memo.meta.event_id, r.meta.event_id, "two outputs, two event ids");
+
+    let orphan = run_edited("erp-returns", "erp/sap_s4/return.credit_memo.json", &table, |v| {
+        v["data"].as_object_mut().unwrap().remove("YY1_SalesforceCase");
+    })
+    .unwrap_err();
+    assert_eq!(orphan.code, "MISSING_CASE_REFERENCE");
+    // The same credit memo on the billing worker is a plain CREDIT_MEMO invoice.
+    let billing = run("erp-billing", "erp/sap_s4/return.credit_memo.json", &table).unwrap();
+    assert_eq!(
+        billing.outputs.iter().map(|e| e.output).collect::<Vec<_>>(),
+        vec!["invoice"]
+    );
+    let wrong = run("erp-billing", "erp/sap_s4/return.created.json", &table).unwrap_err();
+    assert_eq!(wrong.code, "UNKNOWN_EVENT_TYPE");
+    assert!(wrong.message.contains("Return flow"), "{}", wrong.message);
+}
+
+#[test]
+fn closed_won_opportunities_become_billing_schedules() {
+    let t = run(
+        "subscription-won",
+        "salesforce/opportunity_change.closed_won.json",
+        &xref(false),
+    )
+    .unwrap();
+    let CanonicalRecord::BillingSchedule(b) = only(&t, "billing_schedule") else {
+        panic!()
+    };
+    assert_eq!(
+        (b.opportunity_id.clone(), t.correlation_id.clone()),
+        (format!("006Dn{RUN}S1"), format!("006Dn{RUN}S1"))
+    );
+    assert_eq!(
+        (b.erp_customer_id.as_deref(), b.erp_instance.as_deref()),
+        (Some("17100001"), Some("erp-na"))
+    );
+    assert_eq!((b.term_months, b.billing_frequency), (12, BillingFrequency::Quarterly));
+    assert_eq!(date(b.start_date), "2027-01-01");
+    assert_eq!(b.periods.len(), 4);
+    assert!(
+        b.periods.iter().all(|p| p.amount.to_string() == "1497.00"),
+        "10 x 49.90 a month, 3 months a period; the one-time pump is not billed here"
+    );
+    assert_eq!(b.total_amount.to_string(), "5988.00");
+    assert_eq!(
+        (date(b.periods[3].period_start), date(b.periods[3].period_end)),
+        ("2027-10-01".into(), "2027-12-31".into())
+    );
+
+    let t = run(
+        "subscription-won",
+        "salesforce/opportunity_closed_won.connect.json",
+        &xref(false),
+    )
+    .unwrap();
+    let CanonicalRecord::BillingSchedule(b) = only(&t, "billing_schedule") else {
+        panic!()
+    };
+    assert_eq!((b.periods.len(), b.total_amount.to_string()), (6, "898.20".to_string()));
+
+    let open = run_edited(
+        "subscription-won",
+        "salesforce/opportunity_change.closed_won.json",
+        &xref(false),
+        |v| v["payload"]["StageName"] = "Negotiation".into(),
+    )
+    .unwrap();
+    assert!(open.outputs.is_empty());
+    let one_time = run_edited(
+        "subscription-won",
+        "salesforce/opportunity_closed_won.connect.json",
+        &xref(false),
+        |v| {
+            v["Lines__c"] =
+                serde_json::json!([{"Product2Id": "01tX", "Quantity": 1, "UnitPrice": "10", "Subscription": false}])
+        },
+    )
+    .unwrap();
+    assert!(
+        one_time.outputs.is_empty(),
+        "no subscription lines, no billing schedule"
+    );
+    let fortnightly = run_edited(
+        "subscription-won",
+        "salesforce/opportunity_closed_won.connect.json",
+        &xref(false),
+        |v| v["Billing_Frequency__c"] = "Fortnightly".into(),
+    )
+    .unwrap_err();
+    assert_eq!(fortnightly.code, "INVALID_BILLING_FREQUENCY");
+    let forever = run_edited(
+        "subscription-won",
+        "salesforce/opportunity_closed_won.connect.json",
+        &xref(false),
+        |v| v["Subscription_Term_Months__c"] = 600.into(),
+    )
+    .unwrap_err();
+    assert_eq!(forever.code, "INVALID_TERM");
+}
+
+#[test]
+fn billing_plans_and_dunning_become_subscription_payment_status() {
+    let table = xref(false);
+    let plan = run("erp-subscriptions", "erp/generic/billing_plan.created.json", &table).unwrap();
+    let CanonicalRecord::PaymentStatus(p) = only(&plan, "payment") else {
+        panic!()
+    };
+    assert_eq!(
+        (p.order_id.clone(), p.payment_id.clone()),
+        (format!("006Dn{RUN}S1"), format!("BP-{RUN}"))
+    );
+    assert_eq!(
+        (p.status, p.amount_open.to_string().as_str()),
+        (PaymentState::Open, "5988.00")
+    );
+    assert_eq!(p.invoice_id, format!("BP-{RUN}"), "the plan until its first invoice");
+    assert_eq!(plan.outputs.len(), 1, "subscriptions have no order status");
+
+    let dunning = run("erp-subscriptions", "erp/generic/dunning.level2.binary.json", &table).unwrap();
+    let CanonicalRecord::PaymentStatus(p) = only(&dunning, "payment") else {
+        panic!()
+    };
+    assert_eq!(
+        (p.status, p.dunning_level, p.collection_risk),
+        (PaymentState::InDunning, Some(2), true)
+    );
+    assert_eq!(p.invoice_id, format!("9200{RUN}"));
+    let first_letter = run_edited(
+        "erp-subscriptions",
+        "erp/generic/dunning.level2.binary.json",
+        &table,
+        |v| v["dunning_level"] = 1.into(),
+    )
+    .unwrap();
+    let CanonicalRecord::PaymentStatus(p) = only(&first_letter, "payment") else {
+        panic!()
+    };
+    assert!(!p.collection_risk, "a first reminder is not a collection risk");
+}
+
+#[test]
+fn part_requests_and_sap_allocation_results() {
+    let table = xref(false);
+    let t = run(
+        "part-requests",
+        "salesforce/part_reservation_requested.pubsub.json",
+        &table,
+    )
+    .unwrap();
+    let CanonicalRecord::PartReservation(r) = only(&t, "part_reservation") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.reservation_id.clone(), t.correlation_id.clone()),
+        (format!("0TTDn{RUN}P1"), format!("0TTDn{RUN}P1"))
+    );
+    assert_eq!(
+        (r.erp_material_id.as_deref(), r.quantity.to_string().as_str()),
+        (Some("SK12"), "3.000")
+    );
+    assert_eq!(
+        (r.status, r.plant.as_deref(), r.work_order_id.clone()),
+        (
+            ReservationStatus::Requested,
+            Some("1710"),
+            Some(format!("0WODn{RUN}W1"))
+        )
+    );
+
+    let t = run(
+        "part-requests",
+        "salesforce/product_request_line_item.create.json",
+        &table,
+    )
+    .unwrap();
+    let CanonicalRecord::PartReservation(r) = only(&t, "part_reservation") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.reservation_id.clone(), r.erp_material_id.as_deref()),
+        (format!("0TTDn{RUN}P2"), Some("TG11"))
+    );
+    let noted = run_edited(
+        "part-requests",
+        "salesforce/product_request_line_item.create.json",
+        &table,
+        |v| {
+            v["payload"]["ChangeEventHeader"]["changeType"] = "UPDATE".into();
+        },
+    )
+    .unwrap();
+    assert!(
+        noted.outputs.is_empty(),
+        "an open line item's update is not a new request"
+    );
+    let cancelled = run_edited(
+        "part-requests",
+        "salesforce/product_request_line_item.create.json",
+        &table,
+        |v| {
+            v["payload"]["ChangeEventHeader"]["changeType"] = "UPDATE".into();
+            v["payload"]["Status"] = "Cancelled".into();
+        },
+    )
+    .unwrap();
+    let CanonicalRecord::PartReservation(r) = only(&cancelled, "part_reservation") else {
+        panic!()
+    };
+    assert_eq!(r.status, ReservationStatus::Cancelled);
+
+    let back = run("erp-allocations", "erp/sap_s4/reservation.back_ordered.json", &table).unwrap();
+    let CanonicalRecord::PartReservation(r) = only(&back, "part_reservation") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.status, r.reservation_id.clone()),
+        (ReservationStatus::BackOrdered, format!("0TTDn{RUN}P1"))
+    );
+    assert_eq!(r.expected_replenishment_date.map(date).as_deref(), Some("2026-12-30"));
+    assert_eq!(r.salesforce_product_id, format!("01tDn000SEAL{RUN}"));
+    let ok = run("erp-allocations", "erp/sap_s4/reservation.confirmed.json", &table).unwrap();
+    let CanonicalRecord::PartReservation(r) = only(&ok, "part_reservation") else {
+        panic!()
+    };
+    assert_eq!(
+        (r.status, r.allocated_quantity.map(|q| q.to_string())),
+        (ReservationStatus::Allocated, Some("3.000".into()))
+    );
+    let unknown = run_edited(
+        "erp-allocations",
+        "erp/sap_s4/reservation.confirmed.json",
+        &table,
+        |v| v["data"]["Product"] = "ZZ99".into(),
+    )
+    .unwrap_err();
+    assert_eq!(unknown.code, "UNKNOWN_MATERIAL");
+    let orphan = run_edited(
+        "erp-allocations",
+        "erp/sap_s4/reservation.confirmed.json",
+        &table,
+        |v| {
+            v["data"].as_object_mut().unwrap().remove("YY1_SalesforceReservation");
+        },
+    )
+    .unwrap_err();
+    assert_eq!(orphan.code, "MISSING_RESERVATION_REFERENCE");
+}
