@@ -7,72 +7,26 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Running, private};
-use rdkafka::message::{Message, OwnedMessage};
-use syncline::runtime::clients;
+use rdkafka::message::Message;
 use syncline::runtime::dlq::header;
 use syncline::schema::canonical::*;
-use syncline::schema::{Catalog, Codec};
 
 const RUN: &str = "0000cd34";
 
-struct Env {
-    suffix: String,
-    codec: Codec,
-    catalog: Catalog,
-    producer: rdkafka::producer::FutureProducer,
-}
-
-impl Env {
-    fn topic(&self, name: &str) -> String {
-        private(name, &self.suffix)
-    }
-
-    async fn publish(&self, topic: &str, key: &str, sample: &str) {
-        let r = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
-        let headers: Vec<(&str, &str)> = r
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap()))
-            .collect();
-        common::produce_with_headers(&self.producer, &self.topic(topic), key, &r.value, &headers).await;
-    }
-
-    async fn publish_xref(&self, sample: &str) {
-        for (k, v) in syncline::samples::xref_records(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap() {
-            common::produce(&self.producer, &self.topic("mdm.xref"), &k, &v).await;
-        }
-    }
-
-    async fn wait(&self, topic: &str, n: usize) -> Vec<OwnedMessage> {
-        let got = common::wait_for(&self.topic(topic), n, Duration::from_secs(60)).await;
-        assert!(got.len() >= n, "{topic}: expected {n} records, got {}", got.len());
-        got
-    }
-
-    async fn decode<T: Canonical>(&self, m: &OwnedMessage) -> T {
-        self.codec
-            .decode(m.payload().unwrap(), self.catalog.latest(T::RECORD).unwrap())
-            .await
-            .unwrap()
-    }
-}
-
 #[tokio::test]
 async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
-    let suffix = common::unique("o2c");
-    let topology = common::shipped_topology_private(&suffix);
-    clients::ensure_topics(&common::kafka(), &clients::topology_topics(&topology, 3))
-        .await
-        .unwrap();
-    let env = Env {
-        suffix,
-        codec: Codec::new(syncline::schema::registry::sr_settings(&common::registry()).unwrap()),
-        catalog: Catalog::load(&common::repo_path("schemas")).unwrap(),
-        producer: common::producer(),
-    };
+    let env = common::Scenario::new("o2c", RUN).await;
     env.publish_xref("mdm/xref.json").await;
-    let running = Running::start_topology(topology, "a").await;
+    let running = env
+        .start(&[
+            "order-submission",
+            "erp-order-status",
+            "erp-delivery",
+            "erp-billing",
+            "erp-payment",
+            "account-sync",
+        ])
+        .await;
     let a1 = format!("801Dn{RUN}A1");
 
     // SUBMITTED -> SalesOrder routed by legal entity US01 to the NA ERP.
@@ -149,7 +103,7 @@ async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
             OrderStatusCode::Paid
         ]
     );
-    let worker = |name: &str| format!("{name}-{}", env.suffix.replace('.', "-"));
+    let worker = |name: &str| env.worker(name);
     assert_eq!(
         running.counter(&running.metrics.stale, &[&worker("erp-order-status")]),
         1,

@@ -424,3 +424,77 @@ pub fn count_by_idempotency_key(out: &[OwnedMessage]) -> std::collections::HashM
     }
     per_key
 }
+
+/// One test's private copy of the shipped topology (topics created), with helpers to publish
+/// samples and read what the workers wrote.
+pub struct Scenario {
+    pub suffix: String,
+    pub run: &'static str,
+    pub topology: Topology,
+    pub codec: syncline::schema::Codec,
+    pub catalog: Catalog,
+    pub producer: FutureProducer,
+}
+
+impl Scenario {
+    pub async fn new(prefix: &str, run: &'static str) -> Scenario {
+        let suffix = unique(prefix);
+        let topology = shipped_topology_private(&suffix);
+        syncline::runtime::clients::ensure_topics(&kafka(), &syncline::runtime::clients::topology_topics(&topology, 3))
+            .await
+            .unwrap();
+        Scenario {
+            codec: syncline::schema::Codec::new(syncline::schema::registry::sr_settings(&registry()).unwrap()),
+            catalog: Catalog::load(&repo_path("schemas")).unwrap(),
+            producer: producer(),
+            suffix,
+            run,
+            topology,
+        }
+    }
+
+    /// Starts the named workers of the shipped topology (their private names).
+    pub async fn start(&self, workers: &[&str]) -> Running {
+        let names: Vec<String> = workers.iter().map(|w| self.worker(w)).collect();
+        Running::start_workers(self.topology.clone(), "a", &names).await
+    }
+
+    /// A worker's private name (metrics labels).
+    pub fn worker(&self, name: &str) -> String {
+        format!("{name}-{}", self.suffix.replace('.', "-"))
+    }
+
+    pub fn topic(&self, name: &str) -> String {
+        private(name, &self.suffix)
+    }
+
+    pub async fn publish(&self, topic: &str, key: &str, sample: &str) {
+        let r = syncline::samples::load(&repo_path(&format!("samples/{sample}")), self.run).unwrap();
+        let headers: Vec<(&str, &str)> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), std::str::from_utf8(v).unwrap()))
+            .collect();
+        produce_with_headers(&self.producer, &self.topic(topic), key, &r.value, &headers).await;
+    }
+
+    pub async fn publish_xref(&self, sample: &str) {
+        for (k, v) in syncline::samples::xref_records(&repo_path(&format!("samples/{sample}")), self.run).unwrap() {
+            produce(&self.producer, &self.topic("mdm.xref"), &k, &v).await;
+        }
+    }
+
+    /// Waits for `n` committed records on a shipped topic.
+    pub async fn wait(&self, topic: &str, n: usize) -> Vec<OwnedMessage> {
+        let got = wait_for(&self.topic(topic), n, Duration::from_secs(60)).await;
+        assert!(got.len() >= n, "{topic}: expected {n} records, got {}", got.len());
+        got
+    }
+
+    pub async fn decode<T: syncline::schema::canonical::Canonical>(&self, m: &OwnedMessage) -> T {
+        self.codec
+            .decode(m.payload().unwrap(), self.catalog.latest(T::RECORD).unwrap())
+            .await
+            .unwrap()
+    }
+}
