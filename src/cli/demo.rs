@@ -130,6 +130,111 @@ const EU_STEPS: &[Step] = &[
     },
 ];
 
+/// The other workflows: service and returns, subscriptions, field-service parts.
+const WORKFLOW_STEPS: &[Step] = &[
+    Step {
+        say: "Salesforce: a return is requested for A1 (Case, Return_Requested__e platform event)",
+        topic: "sf.case.returns",
+        key: "500Dn{{RUN}}R1",
+        sample: "salesforce/return_requested.cometd.json",
+        wait_for: Some(("erp.na.return.requests", 1)),
+    },
+    Step {
+        say: "SAP S/4HANA: return authorized (RMA created)",
+        topic: "erp.returns.events",
+        key: "6000{{RUN}}",
+        sample: "erp/sap_s4/return.created.json",
+        wait_for: Some(("service.return-status", 1)),
+    },
+    Step {
+        say: "SAP S/4HANA: returned goods received",
+        topic: "erp.returns.events",
+        key: "6000{{RUN}}",
+        sample: "erp/sap_s4/return.goods_received.json",
+        wait_for: Some(("service.return-status", 2)),
+    },
+    Step {
+        say: "SAP S/4HANA: credit memo posted for the return -> CREDIT_MEMO invoice and CREDITED",
+        topic: "erp.returns.events",
+        key: "6000{{RUN}}",
+        sample: "erp/sap_s4/return.credit_memo.json",
+        wait_for: Some(("service.return-status", 3)),
+    },
+    Step {
+        say: "Salesforce: Opportunity S1 closed-won with a monitoring subscription (change event)",
+        topic: "sf.opportunity.changes",
+        key: "006Dn{{RUN}}S1",
+        sample: "salesforce/opportunity_change.closed_won.json",
+        wait_for: Some(("erp.na.billing-schedule.requests", 1)),
+    },
+    Step {
+        say: "Billing (generic ERP JSON): billing plan created for S1",
+        topic: "erp.subscription.events",
+        key: "006Dn{{RUN}}S1",
+        sample: "erp/generic/billing_plan.created.json",
+        wait_for: Some(("subscription.payment-status", 1)),
+    },
+    Step {
+        say: "Treasury: second dunning level on S1's first invoice -> collection risk",
+        topic: "erp.subscription.events",
+        key: "006Dn{{RUN}}S1",
+        sample: "erp/generic/dunning.level2.binary.json",
+        wait_for: Some(("subscription.payment-status", 2)),
+    },
+    Step {
+        say: "Salesforce Field Service: a technician reserves 3 seal kits (P1, Pub/Sub API)",
+        topic: "sf.part.requests",
+        key: "0TTDn{{RUN}}P1",
+        sample: "salesforce/part_reservation_requested.pubsub.json",
+        wait_for: Some(("erp.part-reservation.requests", 1)),
+    },
+    Step {
+        say: "SAP S/4HANA: P1 back-ordered until 2026-12-30",
+        topic: "erp.reservation.events",
+        key: "0TTDn{{RUN}}P1",
+        sample: "erp/sap_s4/reservation.back_ordered.json",
+        wait_for: Some(("field-service.part-reservation", 1)),
+    },
+    Step {
+        say: "SAP S/4HANA: stock arrived, P1 allocated",
+        topic: "erp.reservation.events",
+        key: "0TTDn{{RUN}}P1",
+        sample: "erp/sap_s4/reservation.confirmed.json",
+        wait_for: Some(("field-service.part-reservation", 2)),
+    },
+];
+
+/// Publishes each step's sample and waits for its effect; the first step without one fails.
+async fn play(
+    t: &Topology,
+    producer: &FutureProducer,
+    samples: &Path,
+    run: &str,
+    before: &Offsets,
+    steps: &[Step],
+) -> Result<Option<String>, CliError> {
+    for step in steps {
+        println!("-> {}", step.say);
+        let record =
+            crate::samples::load(&samples.join(step.sample), run).map_err(|e| CliError::Failed(e.to_string()))?;
+        let headers: Vec<(&str, &[u8])> = record.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        send(
+            producer,
+            step.topic,
+            &step.key.replace("{{RUN}}", run),
+            &record.value,
+            &headers,
+        )
+        .await?;
+        if let Some((topic, n)) = step.wait_for
+            && !wait_for(t, before, topic, n).await?
+        {
+            return Ok(Some(format!("nothing arrived on {topic} after: {}", step.say)));
+        }
+    }
+    Ok(None)
+}
+
 pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     let catalog = Arc::new(Catalog::load(schema_dir)?);
     let samples = schema_dir.parent().unwrap_or(Path::new(".")).join("samples");
@@ -181,27 +286,7 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     println!("workers: {} started in this process\n", t.workers.len());
 
     println!("== the story");
-    let mut failed = None;
-    for step in STEPS {
-        println!("-> {}", step.say);
-        let record =
-            crate::samples::load(&samples.join(step.sample), &run).map_err(|e| CliError::Failed(e.to_string()))?;
-        let headers: Vec<(&str, &[u8])> = record.headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
-        send(
-            &producer,
-            step.topic,
-            &step.key.replace("{{RUN}}", &run),
-            &record.value,
-            &headers,
-        )
-        .await?;
-        if let Some((topic, n)) = step.wait_for
-            && !wait_for(t, &before, topic, n).await?
-        {
-            failed = Some(format!("nothing arrived on {topic} after: {}", step.say));
-            break;
-        }
-    }
+    let mut failed = play(t, &producer, &samples, &run, &before, STEPS).await?;
     if failed.is_none() {
         println!(
             "-> EU ERP answers: account LATE is customer DE-{run} (mdm.xref) -> the parked order B2 flows by itself"
@@ -216,33 +301,26 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         }
     }
     if failed.is_none() {
-        for step in EU_STEPS {
-            println!("-> {}", step.say);
-            let record =
-                crate::samples::load(&samples.join(step.sample), &run).map_err(|e| CliError::Failed(e.to_string()))?;
-            send(
-                &producer,
-                step.topic,
-                &step.key.replace("{{RUN}}", &run),
-                &record.value,
-                &[],
-            )
-            .await?;
-            if let Some((topic, n)) = step.wait_for
-                && !wait_for(t, &before, topic, n).await?
-            {
-                failed = Some(format!("nothing arrived on {topic} after: {}", step.say));
-                break;
-            }
-        }
+        failed = play(t, &producer, &samples, &run, &before, EU_STEPS).await?;
+    }
+    if failed.is_none() {
+        println!("\n== service and returns, subscriptions, field-service parts");
+        failed = play(t, &producer, &samples, &run, &before, WORKFLOW_STEPS).await?;
     }
     // Let the last transactions settle, and the tracker follow them, before reading.
-    let (a1, b2) = (format!("801Dn{run}A1"), format!("801Dn{run}B2"));
+    let tracked_ids = [
+        format!("801Dn{run}A1"),
+        format!("801Dn{run}B2"),
+        format!("006Dn{run}S1"),
+        format!("0TTDn{run}P1"),
+    ];
     if t.tracker.enabled {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while tokio::time::Instant::now() < deadline {
             let tracked = crate::ops::tracker::load(t).await?;
-            if [&a1, &b2].iter().all(|o| tracked.timelines.contains_key(*o)) {
+            let steps = |id: &String| tracked.timelines.get(id).map_or(0, |tl| tl.steps.len());
+            // A1: its lifecycle, the return's four steps and the credit memo; P1: three steps.
+            if tracked_ids.iter().all(|o| steps(o) > 0) && steps(&tracked_ids[0]) >= 10 && steps(&tracked_ids[3]) >= 3 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -255,12 +333,14 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     print_outputs(t, &catalog, &codec, &before).await?;
     print_counters(&metrics);
     if t.tracker.enabled {
-        println!("\n== order timelines (business transaction tracker)");
+        println!(
+            "\n== timelines (business transaction tracker): orders with their returns, a subscription, a reservation"
+        );
         let tracked = crate::ops::tracker::load(t).await?;
-        for order in [&a1, &b2] {
-            match tracked.timelines.get(order) {
+        for id in &tracked_ids {
+            match tracked.timelines.get(id) {
                 Some(tl) => print!("{}", crate::ops::tracker::render(tl)),
-                None => println!("order {order}: not tracked yet"),
+                None => println!("{id}: not tracked yet"),
             }
         }
     }

@@ -125,7 +125,7 @@ pub fn render(tl: &Timeline) -> String {
     };
     for s in &tl.steps {
         out.push_str(&format!(
-            "  {}  {:<22} {} / {}\n",
+            "  {}  {:<36} {} / {}\n",
             at(s.at),
             s.what,
             s.source_system,
@@ -512,6 +512,64 @@ mod tests {
             "but the older hold does not win"
         );
         assert_eq!(t.steps.iter().map(|s| s.at).collect::<Vec<_>>(), vec![1, 3, 5]);
+    }
+
+    fn meta(id: &str) -> Meta {
+        Meta {
+            event_id: id.into(),
+            idempotency_key: id.into(),
+            correlation_id: String::new(),
+            causation_id: String::new(),
+            source_system: "sap_s4".into(),
+            source_instance: "erp-na".into(),
+            source_topic: String::new(),
+            source_partition: 0,
+            source_offset: 0,
+            occurred_at: 1,
+            processed_at: 1,
+        }
+    }
+
+    #[test]
+    fn returns_join_their_order_and_reservations_have_their_own_timeline() {
+        let ret = CanonicalRecord::ReturnAuthorization(ReturnAuthorization {
+            meta: meta("r1"),
+            rma_id: "6000".into(),
+            case_id: "500A".into(),
+            order_id: "801A".into(),
+            original_invoice_id: None,
+            erp_instance: None,
+            status: ReturnStatus::GoodsReceived,
+            status_at: 7,
+            reason: None,
+            lines: vec![],
+        });
+        let placed = step_of(&ret);
+        assert_eq!((placed.id.as_str(), placed.kind, placed.status), ("801A", None, None));
+        assert_eq!((placed.step.what.as_str(), placed.step.at), ("RETURN 6000 GOODS_RECEIVED", 7));
+        let res = CanonicalRecord::PartReservation(PartReservation {
+            meta: meta("p1"),
+            reservation_id: "0TT1".into(),
+            work_order_id: None,
+            salesforce_product_id: "01t".into(),
+            erp_material_id: None,
+            quantity: "3".parse().unwrap(),
+            unit_of_measure: "EA".into(),
+            plant: None,
+            status: ReservationStatus::BackOrdered,
+            status_at: 9,
+            allocated_quantity: None,
+            expected_replenishment_date: Some(20_817),
+            reason: None,
+        });
+        let placed = step_of(&res);
+        assert_eq!((placed.id.as_str(), placed.kind), ("0TT1", Some("reservation")));
+        assert_eq!(placed.step.what, "RESERVATION BACK_ORDERED until 2026-12-30");
+        // Not an order: no order state, so not in the order gauges.
+        let mut t = Timeline::new("0TT1");
+        assert!(t.apply(placed.step, placed.status));
+        assert_eq!(t.state, OrderStatusCode::Unknown);
+        assert!(render(&t).starts_with("order 0TT1:\n"), "{}", render(&t));
     }
 
     #[test]
