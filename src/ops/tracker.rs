@@ -546,7 +546,10 @@ mod tests {
         });
         let placed = step_of(&ret);
         assert_eq!((placed.id.as_str(), placed.kind, placed.status), ("801A", None, None));
-        assert_eq!((placed.step.what.as_str(), placed.step.at), ("RETURN 6000 GOODS_RECEIVED", 7));
+        assert_eq!(
+            (placed.step.what.as_str(), placed.step.at),
+            ("RETURN 6000 GOODS_RECEIVED", 7)
+        );
         let res = CanonicalRecord::PartReservation(PartReservation {
             meta: meta("p1"),
             reservation_id: "0TT1".into(),

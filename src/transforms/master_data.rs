@@ -5,6 +5,9 @@
 //! record until the reference arrives. Must not: decide what a workflow does without a reference
 //! (parking is the default; a workflow may treat a reference as optional by not asking).
 
+use serde_json::Value;
+
+use crate::adapters::json;
 use crate::failure::Failure;
 use crate::schema::decimal::{Dec, Quantity};
 use crate::xref::{self, XrefEntry, XrefLookup};
@@ -77,4 +80,46 @@ pub fn in_erp_unit(
     let quantity = Quantity::checked_mul(qty, factor)
         .map_err(|e| Failure::business("INVALID_QUANTITY", format!("{qty} {sf_unit} in {erp_unit}: {e}")))?;
     Ok((quantity, erp_unit.clone(), Some(factor)))
+}
+
+/// One Salesforce line item (`Product2Id`, a positive `Quantity`, an optional `UnitOfMeasure`)
+/// with its ERP material and the quantity in the material's unit.
+pub struct LineItem {
+    pub product: String,
+    pub material: String,
+    /// As Salesforce sent it, before unit conversion (prices are per this unit).
+    pub sf_quantity: Quantity,
+    pub sf_unit: Option<String>,
+    pub quantity: Quantity,
+    pub unit: String,
+    /// ERP units per Salesforce unit, when they differ.
+    pub factor: Option<Dec<6>>,
+}
+
+/// Reads item `index` of `Lines__c`; errors name the item (`Lines__c[1].Quantity`).
+pub fn line_item(xref: &dyn XrefLookup, item: &Value, index: usize) -> Result<LineItem, Failure> {
+    let at = |f: &str| format!("Lines__c[{index}].{f}");
+    let product = json::req_str(item, "Product2Id").map_err(|f| Failure {
+        message: format!("{}: {}", at("Product2Id"), f.message),
+        ..f
+    })?;
+    let sf_quantity: Quantity = json::req_dec(item, "Quantity", "INVALID_QUANTITY")?;
+    if !sf_quantity.is_positive() {
+        return Err(Failure::business(
+            "INVALID_QUANTITY",
+            format!("{} is {sf_quantity}; quantities must be positive", at("Quantity")),
+        ));
+    }
+    let (material, material_unit) = material(xref, &product)?;
+    let sf_unit = json::opt_str(item, "UnitOfMeasure")?;
+    let (quantity, unit, factor) = in_erp_unit(xref, sf_quantity, sf_unit.as_deref(), material_unit)?;
+    Ok(LineItem {
+        product,
+        material: material.to_string(),
+        sf_quantity,
+        sf_unit,
+        quantity,
+        unit,
+        factor,
+    })
 }

@@ -141,6 +141,74 @@ pub struct Transformed {
     pub outputs: Vec<Emitted>,
 }
 
+impl Transformed {
+    /// A source event that is not for the other side (an update that is not a submission): it
+    /// is consumed and remembered, and emits nothing.
+    pub fn nothing(idempotency_key: String, correlation_id: String) -> Self {
+        Self {
+            idempotency_key,
+            correlation_id,
+            outputs: vec![],
+        }
+    }
+
+    pub fn one(idempotency_key: String, correlation_id: String, output: &'static str, record: CanonicalRecord) -> Self {
+        Self {
+            idempotency_key,
+            correlation_id,
+            outputs: vec![Emitted { output, record }],
+        }
+    }
+}
+
+/// A Salesforce event read for one workflow: either a change event of `entity` or a platform
+/// event whose record id is in `id_field`.
+pub struct SalesforceInput {
+    pub event: crate::adapters::salesforce::SfEvent,
+    /// The event's identity (EventUuid, or the change event's commit and sequence).
+    pub identity: String,
+    pub idempotency_key: String,
+    /// The record the event is about (change event record id, or the platform event's field).
+    pub record_id: String,
+    pub is_change: bool,
+}
+
+impl SalesforceInput {
+    /// `what` names the workflow in the error for another entity's change event.
+    pub fn read(raw: &RawRecord<'_>, entity: &str, id_field: &str, what: &str) -> Result<Self, Failure> {
+        let event = crate::adapters::salesforce::parse(raw)?;
+        let identity = event.identity()?;
+        let (record_id, is_change) = match &event.change {
+            Some(h) if h.entity_name == entity => (h.record_ids[0].clone(), true),
+            Some(h) => {
+                return Err(Failure::business(
+                    "UNKNOWN_EVENT_TYPE",
+                    format!("{} change events are not {what}", h.entity_name),
+                ));
+            }
+            None => (event.required(id_field)?, false),
+        };
+        Ok(Self {
+            idempotency_key: format!("salesforce:{identity}"),
+            event,
+            identity,
+            record_id,
+            is_change,
+        })
+    }
+
+    /// The source of this event's outputs, correlated by `correlation_id`.
+    pub fn source<'a>(&'a self, raw: &'a RawRecord<'_>, correlation_id: &'a str) -> Source<'a> {
+        Source::salesforce(
+            raw,
+            &self.idempotency_key,
+            correlation_id,
+            self.event.event_uuid.as_deref().unwrap_or(&self.identity),
+            self.event.occurred_at,
+        )
+    }
+}
+
 /// What a transform may consult besides the record: the clock and the cross-reference.
 pub struct Context<'a> {
     pub now_ms: i64,

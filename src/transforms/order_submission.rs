@@ -10,14 +10,14 @@
 //! missing reference parks the order; routing to the ERP topic is the runtime's `route_by`.
 //! Must not: round amounts.
 
-use crate::adapters::salesforce::{self, SfEvent};
+use crate::adapters::salesforce::SfEvent;
 use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{Address, CanonicalRecord, Meta, SalesOrder, SalesOrderLine};
-use crate::schema::decimal::{Dec, Money, Quantity, UnitPrice};
+use crate::schema::decimal::{Dec, Money, UnitPrice};
 use crate::xref::XrefLookup;
 
-use super::{Context, Emitted, Source, Transform, Transformed, currency, master_data, meta};
+use super::{Context, SalesforceInput, Transform, Transformed, currency, master_data, meta};
 
 pub struct OrderSubmission;
 
@@ -51,51 +51,27 @@ const ORDER_CHANGE: Names = Names {
 
 impl Transform for OrderSubmission {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let event = salesforce::parse(raw)?;
-        let identity = event.identity()?;
-        let idempotency_key = format!("salesforce:{identity}");
-        let (names, order_id) = match &event.change {
-            Some(h) if h.entity_name == "Order" => (&ORDER_CHANGE, h.record_ids[0].clone()),
-            Some(h) => {
-                return Err(Failure::business(
-                    "UNKNOWN_EVENT_TYPE",
-                    format!("{} change events are not order submissions", h.entity_name),
-                ));
-            }
-            None => (&PLATFORM_EVENT, event.required("Order_Id__c")?),
+        let input = SalesforceInput::read(raw, "Order", "Order_Id__c", "order submissions")?;
+        let names = if input.is_change {
+            &ORDER_CHANGE
+        } else {
+            &PLATFORM_EVENT
         };
+        let order_id = input.record_id.clone();
         // An Order change that is not the activation is not a submission: nothing to emit.
         if let Some(status_field) = names.status
-            && event.text(status_field)?.as_deref() != Some("Activated")
+            && input.event.text(status_field)?.as_deref() != Some("Activated")
         {
-            return Ok(Transformed {
-                idempotency_key,
-                correlation_id: order_id,
-                outputs: vec![],
-            });
+            return Ok(Transformed::nothing(input.idempotency_key, order_id));
         }
-        let source = Source::salesforce(
-            raw,
-            &idempotency_key,
-            &order_id,
-            event.event_uuid.as_deref().unwrap_or(&identity),
-            event.occurred_at,
-        );
-        let record = map_order(
-            &event,
-            names,
-            &order_id,
-            ctx.xref,
-            meta(raw, &source, "sales_order", ctx.now_ms),
-        )?;
-        Ok(Transformed {
-            idempotency_key: idempotency_key.clone(),
-            correlation_id: order_id,
-            outputs: vec![Emitted {
-                output: "sales_order",
-                record: CanonicalRecord::SalesOrder(record),
-            }],
-        })
+        let meta = meta(raw, &input.source(raw, &order_id), "sales_order", ctx.now_ms);
+        let record = map_order(&input.event, names, &order_id, ctx.xref, meta)?;
+        Ok(Transformed::one(
+            input.idempotency_key.clone(),
+            order_id,
+            "sales_order",
+            CanonicalRecord::SalesOrder(record),
+        ))
     }
 }
 
@@ -194,17 +170,7 @@ fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, 
     let mut lines = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = |f: &str| format!("Lines__c[{i}].{f}");
-        let product = json::req_str(item, "Product2Id").map_err(|f| Failure {
-            message: format!("{}: {}", at("Product2Id"), f.message),
-            ..f
-        })?;
-        let sf_qty: Quantity = json::req_dec(item, "Quantity", "INVALID_QUANTITY")?;
-        if !sf_qty.is_positive() {
-            return Err(Failure::business(
-                "INVALID_QUANTITY",
-                format!("{} is {sf_qty}; quantities must be positive", at("Quantity")),
-            ));
-        }
+        let li = master_data::line_item(xref, item, i)?;
         let price: UnitPrice = json::req_dec(item, "UnitPrice", "INVALID_AMOUNT")?;
         if price.value().is_sign_negative() {
             return Err(Failure::business(
@@ -212,28 +178,25 @@ fn map_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<SalesOrderLine>, 
                 format!("{} is negative", at("UnitPrice")),
             ));
         }
-        let net = Money::checked_mul(sf_qty, price).map_err(|err| {
+        let net = Money::checked_mul(li.sf_quantity, price).map_err(|err| {
             Failure::business(
                 "AMOUNT_PRECISION",
                 format!("{} x {}: {err}", at("Quantity"), at("UnitPrice")),
             )
         })?;
-        let (erp_material_id, material_unit) = master_data::material(xref, &product)?;
-        let sf_unit = json::opt_str(item, "UnitOfMeasure")?;
-        let (quantity, unit, factor) = master_data::in_erp_unit(xref, sf_qty, sf_unit.as_deref(), material_unit)?;
-        let unit_price = match factor {
-            Some(factor) => price_per(price, factor, sf_unit.as_deref().unwrap_or_default(), &unit)?,
+        let unit_price = match li.factor {
+            Some(factor) => price_per(price, factor, li.sf_unit.as_deref().unwrap_or_default(), &li.unit)?,
             None => price,
         };
         lines.push(SalesOrderLine {
             line_number: json::opt_i64(item, "LineNumber")?
                 .map(|n| n as i32)
                 .unwrap_or(i as i32 + 1),
-            salesforce_product_id: product,
-            erp_material_id: Some(erp_material_id.to_string()),
+            salesforce_product_id: li.product,
+            erp_material_id: Some(li.material),
             description: json::opt_str(item, "Description")?,
-            quantity,
-            unit_of_measure: unit,
+            quantity: li.quantity,
+            unit_of_measure: li.unit,
             unit_price,
             net_amount: net,
         });

@@ -14,12 +14,11 @@
 use crate::adapters::RawRecord;
 use crate::adapters::erp::profile::Field;
 use crate::adapters::erp::{ErpEvent, ErpEventKind};
-use crate::adapters::salesforce;
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, PartReservation, ReservationStatus};
 use crate::schema::decimal::Quantity;
 
-use super::{Context, Emitted, Source, Transform, Transformed, master_data, meta};
+use super::{Context, SalesforceInput, Source, Transform, Transformed, master_data, meta};
 
 pub struct PartRequests;
 
@@ -49,47 +48,31 @@ const LINE_ITEM_CHANGE: Names = Names {
 
 impl Transform for PartRequests {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let event = salesforce::parse(raw)?;
-        let identity = event.identity()?;
-        let key = format!("salesforce:{identity}");
-        let (names, reservation_id, status) = match &event.change {
-            Some(h) if h.entity_name == "ProductRequestLineItem" => {
-                let status = match h.change_type.as_str() {
+        let input = SalesforceInput::read(
+            raw,
+            "ProductRequestLineItem",
+            "Reservation_Id__c",
+            "part reservation requests",
+        )?;
+        let event = &input.event;
+        let (names, status) = match &event.change {
+            Some(h) => (
+                &LINE_ITEM_CHANGE,
+                match h.change_type.as_str() {
                     "CREATE" => Some(ReservationStatus::Requested),
                     "UPDATE" if event.text("Status")?.as_deref() == Some("Cancelled") => {
                         Some(ReservationStatus::Cancelled)
                     }
                     _ => None,
-                };
-                (&LINE_ITEM_CHANGE, h.record_ids[0].clone(), status)
-            }
-            Some(h) => {
-                return Err(Failure::business(
-                    "UNKNOWN_EVENT_TYPE",
-                    format!("{} change events are not part reservation requests", h.entity_name),
-                ));
-            }
-            None => (
-                &PLATFORM_EVENT,
-                event.required("Reservation_Id__c")?,
-                Some(ReservationStatus::Requested),
+                },
             ),
+            None => (&PLATFORM_EVENT, Some(ReservationStatus::Requested)),
         };
+        let reservation_id = input.record_id.clone();
         // Other line item changes (notes, dates) are Salesforce's own business.
         let Some(status) = status else {
-            return Ok(Transformed {
-                idempotency_key: key,
-                correlation_id: reservation_id,
-                outputs: vec![],
-            });
+            return Ok(Transformed::nothing(input.idempotency_key, reservation_id));
         };
-        let source = Source::salesforce(
-            raw,
-            &key,
-            &reservation_id,
-            event.event_uuid.as_deref().unwrap_or(&identity),
-            event.occurred_at,
-        );
         let product = event.required(names.product)?;
         let requested: Quantity = event.dec(names.quantity, "INVALID_QUANTITY")?.ok_or_else(|| {
             Failure::poison(
@@ -110,7 +93,7 @@ impl Transform for PartRequests {
         let sf_unit = event.text(names.unit)?;
         let (quantity, unit, _) = master_data::in_erp_unit(ctx.xref, requested, sf_unit.as_deref(), material_unit)?;
         let record = PartReservation {
-            meta: meta(raw, &source, "part_reservation", ctx.now_ms),
+            meta: meta(raw, &input.source(raw, &reservation_id), "part_reservation", ctx.now_ms),
             reservation_id: reservation_id.clone(),
             work_order_id: event.text(names.work_order)?,
             salesforce_product_id: product,
@@ -124,14 +107,12 @@ impl Transform for PartRequests {
             expected_replenishment_date: None,
             reason: None,
         };
-        Ok(Transformed {
-            idempotency_key: key.clone(),
-            correlation_id: reservation_id,
-            outputs: vec![Emitted {
-                output: "part_reservation",
-                record: CanonicalRecord::PartReservation(record),
-            }],
-        })
+        Ok(Transformed::one(
+            input.idempotency_key.clone(),
+            reservation_id,
+            "part_reservation",
+            CanonicalRecord::PartReservation(record),
+        ))
     }
 }
 

@@ -17,14 +17,14 @@ use serde_json::Value;
 
 use crate::adapters::erp::profile::{Field, LineField};
 use crate::adapters::erp::{ErpEvent, ErpEventKind};
-use crate::adapters::salesforce::{self, SfEvent};
+use crate::adapters::salesforce::SfEvent;
 use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, ReturnAuthorization, ReturnLine, ReturnStatus};
 use crate::schema::decimal::Quantity;
 use crate::xref::XrefLookup;
 
-use super::{Context, Emitted, Source, Transform, Transformed, master_data, meta};
+use super::{Context, SalesforceInput, Source, Transform, Transformed, master_data, meta};
 
 /// The Case status that asks the ERP for an RMA.
 pub const CASE_STATUS_REQUESTED: &str = "Return Requested";
@@ -58,60 +58,38 @@ const CASE_CHANGE: Names = Names {
 
 impl Transform for ReturnRequests {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let event = salesforce::parse(raw)?;
-        let identity = event.identity()?;
-        let key = format!("salesforce:{identity}");
-        let (names, case_id) = match &event.change {
-            Some(h) if h.entity_name == "Case" => (&CASE_CHANGE, h.record_ids[0].clone()),
-            Some(h) => {
-                return Err(Failure::business(
-                    "UNKNOWN_EVENT_TYPE",
-                    format!("{} change events are not return requests", h.entity_name),
-                ));
-            }
-            None => (&PLATFORM_EVENT, event.required("Case_Id__c")?),
-        };
+        let input = SalesforceInput::read(raw, "Case", "Case_Id__c", "return requests")?;
+        let event = &input.event;
+        let names = if input.is_change { &CASE_CHANGE } else { &PLATFORM_EVENT };
         let order_id = event.required(names.order)?;
         // A Case change that does not request a return is not for the ERP: nothing to emit.
-        if event.change.is_some() {
+        if input.is_change {
             let is_return = event.text("Type")?.is_none_or(|t| t == "Return");
             if !is_return || event.text("Status")?.as_deref() != Some(CASE_STATUS_REQUESTED) {
-                return Ok(Transformed {
-                    idempotency_key: key,
-                    correlation_id: order_id,
-                    outputs: vec![],
-                });
+                return Ok(Transformed::nothing(input.idempotency_key, order_id));
             }
         }
-        let source = Source::salesforce(
-            raw,
-            &key,
-            &order_id,
-            event.event_uuid.as_deref().unwrap_or(&identity),
-            event.occurred_at,
-        );
-        let account = event.required(names.account)?;
-        let customer = master_data::customer(ctx.xref, &account)?;
+        let customer = master_data::customer(ctx.xref, &event.required(names.account)?)?;
         let record = ReturnAuthorization {
-            meta: meta(raw, &source, "return_authorization", ctx.now_ms),
-            rma_id: event.text(names.case_number)?.unwrap_or_else(|| case_id.clone()),
-            case_id,
+            meta: meta(raw, &input.source(raw, &order_id), "return_authorization", ctx.now_ms),
+            rma_id: event
+                .text(names.case_number)?
+                .unwrap_or_else(|| input.record_id.clone()),
+            case_id: input.record_id.clone(),
             order_id: order_id.clone(),
             original_invoice_id: event.text(names.invoice)?,
             erp_instance: customer.erp_instance.map(str::to_string),
             status: ReturnStatus::Requested,
             status_at: event.occurred_at,
             reason: event.text(names.reason)?,
-            lines: request_lines(&event, ctx.xref)?,
+            lines: request_lines(event, ctx.xref)?,
         };
-        Ok(Transformed {
-            idempotency_key: key.clone(),
-            correlation_id: order_id,
-            outputs: vec![Emitted {
-                output: "return_authorization",
-                record: CanonicalRecord::ReturnAuthorization(record),
-            }],
-        })
+        Ok(Transformed::one(
+            input.idempotency_key.clone(),
+            order_id,
+            "return_authorization",
+            CanonicalRecord::ReturnAuthorization(record),
+        ))
     }
 }
 
@@ -136,22 +114,14 @@ fn request_lines(e: &SfEvent, xref: &dyn XrefLookup) -> Result<Vec<ReturnLine>, 
     }
     let mut lines = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let at = |f: &str| format!("Lines__c[{i}].{f}");
-        let product = json::req_str(item, "Product2Id").map_err(|f| Failure {
-            message: format!("{}: {}", at("Product2Id"), f.message),
-            ..f
-        })?;
-        let qty = positive(json::req_dec(item, "Quantity", "INVALID_QUANTITY")?, &at("Quantity"))?;
-        let (material, material_unit) = master_data::material(xref, &product)?;
-        let sf_unit = json::opt_str(item, "UnitOfMeasure")?;
-        let (quantity, unit, _) = master_data::in_erp_unit(xref, qty, sf_unit.as_deref(), material_unit)?;
+        let li = master_data::line_item(xref, item, i)?;
         lines.push(ReturnLine {
             line_number: json::opt_i64(item, "LineNumber")?.map_or(i as i32 + 1, |n| n as i32),
             order_line_number: json::opt_i64(item, "OrderLineNumber")?.map(|n| n as i32),
-            salesforce_product_id: Some(product),
-            erp_material_id: Some(material.to_string()),
-            quantity,
-            unit_of_measure: unit,
+            salesforce_product_id: Some(li.product),
+            erp_material_id: Some(li.material),
+            quantity: li.quantity,
+            unit_of_measure: li.unit,
             reason_code: json::opt_str(item, "ReasonCode")?,
         });
     }

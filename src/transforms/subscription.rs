@@ -16,7 +16,7 @@
 
 use chrono::Months;
 
-use crate::adapters::salesforce::{self, SfEvent};
+use crate::adapters::salesforce::SfEvent;
 use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{
@@ -24,7 +24,7 @@ use crate::schema::canonical::{
 };
 use crate::schema::decimal::{Money, Quantity, UnitPrice};
 
-use super::{Context, Emitted, Source, Transform, Transformed, currency, master_data, meta};
+use super::{Context, SalesforceInput, Transform, Transformed, currency, master_data, meta};
 
 /// The Opportunity stage that starts billing.
 pub const STAGE_WON: &str = "Closed Won";
@@ -50,37 +50,20 @@ const OPPORTUNITY_CHANGE: Names = Names {
 
 impl Transform for OpportunityWon {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let event = salesforce::parse(raw)?;
-        let identity = event.identity()?;
-        let key = format!("salesforce:{identity}");
-        let (names, opportunity_id) = match &event.change {
-            Some(h) if h.entity_name == "Opportunity" => (&OPPORTUNITY_CHANGE, h.record_ids[0].clone()),
-            Some(h) => {
-                return Err(Failure::business(
-                    "UNKNOWN_EVENT_TYPE",
-                    format!("{} change events are not closed opportunities", h.entity_name),
-                ));
-            }
-            None => (&PLATFORM_EVENT, event.required("Opportunity_Id__c")?),
+        let input = SalesforceInput::read(raw, "Opportunity", "Opportunity_Id__c", "closed opportunities")?;
+        let event = &input.event;
+        let names = if input.is_change {
+            &OPPORTUNITY_CHANGE
+        } else {
+            &PLATFORM_EVENT
         };
-        let nothing = |key: String, id: String| Transformed {
-            idempotency_key: key,
-            correlation_id: id,
-            outputs: vec![],
-        };
-        if event.change.is_some() && event.text("StageName")?.as_deref() != Some(STAGE_WON) {
-            return Ok(nothing(key, opportunity_id));
+        let opportunity_id = input.record_id.clone();
+        if input.is_change && event.text("StageName")?.as_deref() != Some(STAGE_WON) {
+            return Ok(Transformed::nothing(input.idempotency_key, opportunity_id));
         }
-        let Some(monthly) = monthly_amount(&event)? else {
-            return Ok(nothing(key, opportunity_id));
+        let Some(monthly) = monthly_amount(event)? else {
+            return Ok(Transformed::nothing(input.idempotency_key, opportunity_id));
         };
-        let source = Source::salesforce(
-            raw,
-            &key,
-            &opportunity_id,
-            event.event_uuid.as_deref().unwrap_or(&identity),
-            event.occurred_at,
-        );
         let account = event.required(names.account)?;
         let currency = event.required(names.currency)?;
         if !currency::is_known(&currency) {
@@ -96,8 +79,8 @@ impl Transform for OpportunityWon {
                 "required field `Subscription_Start_Date__c` is missing",
             )
         })?;
-        let term = term_months(&event)?;
-        let frequency = frequency(&event)?;
+        let term = term_months(event)?;
+        let frequency = frequency(event)?;
         let periods = periods(start_date, term, frequency, monthly)?;
         let mut total = Money::ZERO;
         for p in &periods {
@@ -106,7 +89,7 @@ impl Transform for OpportunityWon {
                 .map_err(|e| Failure::business("INVALID_AMOUNT", e.to_string()))?;
         }
         let record = BillingSchedule {
-            meta: meta(raw, &source, "billing_schedule", ctx.now_ms),
+            meta: meta(raw, &input.source(raw, &opportunity_id), "billing_schedule", ctx.now_ms),
             opportunity_id: opportunity_id.clone(),
             salesforce_account_id: account,
             erp_customer_id: Some(customer.erp_customer_id.to_string()),
@@ -118,14 +101,12 @@ impl Transform for OpportunityWon {
             total_amount: total,
             periods,
         };
-        Ok(Transformed {
-            idempotency_key: key.clone(),
-            correlation_id: opportunity_id,
-            outputs: vec![Emitted {
-                output: "billing_schedule",
-                record: CanonicalRecord::BillingSchedule(record),
-            }],
-        })
+        Ok(Transformed::one(
+            input.idempotency_key.clone(),
+            opportunity_id,
+            "billing_schedule",
+            CanonicalRecord::BillingSchedule(record),
+        ))
     }
 }
 
