@@ -223,7 +223,15 @@ async fn register_is_idempotent_and_sets_backward() {
     let client = RegistryClient::new(&common::registry()).unwrap();
     let catalog = catalog();
     let first = registry::register_all(&client, &topology, &catalog).await.unwrap();
-    assert_eq!(first.len(), 7);
+    let mut topics: Vec<&str> = topology
+        .workers
+        .iter()
+        .flat_map(|w| w.outputs.iter().flat_map(|o| o.topics()))
+        .collect();
+    topics.sort();
+    topics.dedup();
+    assert_eq!(first.len(), topics.len(), "one subject per output topic");
+    assert_eq!(first.len(), 15);
     assert!(first.iter().all(|r| r.newly_registered && r.compatibility_changed));
     let second = registry::register_all(&client, &topology, &catalog).await.unwrap();
     assert!(
