@@ -46,6 +46,9 @@ async fn every_record_type_round_trips_through_the_registry() {
     round_trip(&codec, &catalog, examples::invoice("801A", now)).await;
     round_trip(&codec, &catalog, examples::payment("801A", now)).await;
     round_trip(&codec, &catalog, examples::customer("001A", now)).await;
+    round_trip(&codec, &catalog, examples::return_authorization("801A", now)).await;
+    round_trip(&codec, &catalog, examples::billing_schedule("006A", now)).await;
+    round_trip(&codec, &catalog, examples::part_reservation("0TTA", now)).await;
 }
 
 #[tokio::test]

@@ -10,7 +10,14 @@ fn validate(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
 fn the_shipped_topology_is_valid() {
     let (ok, text) = validate(&common::repo_path("topology.toml"), &[]);
     assert!(ok, "{text}");
-    assert!(text.contains("valid (7 worker(s)"), "{text}");
+    let workers = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap())
+        .workers
+        .len();
+    assert_eq!(
+        workers, 13,
+        "the seven order-to-cash and customer workers, two per other workflow"
+    );
+    assert!(text.contains(&format!("valid ({workers} worker(s)")), "{text}");
 }
 
 #[test]

@@ -139,6 +139,17 @@ impl Codec {
         schema: &SchemaVersion,
         record: &T,
     ) -> Result<Vec<u8>, CodecError> {
+        let writer = self.writer(topic, schema).await?;
+        let mut out = Vec::with_capacity(512);
+        out.push(MAGIC_BYTE);
+        out.extend_from_slice(&writer.id.to_be_bytes());
+        // Straight from the Rust type to Avro bytes, guided by the schema: no intermediate Value
+        // tree and no resolution pass (this was a third of the per-record cost). The types mirror
+        // the latest versions; writing an older version (fields the type has and the schema does
+        // not) goes through a Value and schema resolution instead.
+        if writer.datum.write_ser(&mut out, record).is_ok() {
+            return Ok(out);
+        }
         let value = apache_avro::to_value(record).map_err(|e| CodecError::Encode {
             record: T::RECORD.to_string(),
             message: error_chain(&e),
@@ -310,5 +321,32 @@ mod tests {
         assert_eq!(split_header(&[1, 0, 0, 0, 1]), Err(CodecError::WrongMagic(1)));
         assert_eq!(split_header(&[0, 0, 1]), Err(CodecError::Truncated(3)));
         assert_eq!(split_header(&[0, 0, 0, 1, 2, 9]), Ok((258, &[9u8][..])));
+    }
+
+    /// The direct (serde → bytes) encoding writes exactly what the Value-and-resolution path
+    /// writes, for every record type: the fast path changes no byte on the wire.
+    #[tokio::test]
+    async fn direct_encoding_equals_the_resolved_value_encoding() {
+        let catalog =
+            super::super::Catalog::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas"))).unwrap();
+        let codec = Codec::offline();
+        for record in super::super::examples::all(1_764_000_000_000) {
+            let schema = catalog.latest(record.record()).unwrap();
+            let direct = codec.encode_record("t", schema, &record).await.unwrap();
+            let value = match &record {
+                CanonicalRecord::SalesOrder(r) => apache_avro::to_value(r),
+                CanonicalRecord::OrderStatus(r) => apache_avro::to_value(r),
+                CanonicalRecord::Shipment(r) => apache_avro::to_value(r),
+                CanonicalRecord::Invoice(r) => apache_avro::to_value(r),
+                CanonicalRecord::PaymentStatus(r) => apache_avro::to_value(r),
+                CanonicalRecord::CustomerMaster(r) => apache_avro::to_value(r),
+                CanonicalRecord::ReturnAuthorization(r) => apache_avro::to_value(r),
+                CanonicalRecord::BillingSchedule(r) => apache_avro::to_value(r),
+                CanonicalRecord::PartReservation(r) => apache_avro::to_value(r),
+            }
+            .unwrap();
+            let resolved = codec.encode_value("t", schema, value).await.unwrap();
+            assert_eq!(direct, resolved, "{}", record.record());
+        }
     }
 }

@@ -173,3 +173,93 @@ pub fn customer(account_id: &str, at_ms: i64) -> CustomerMaster {
         changed_fields: vec![],
     }
 }
+
+pub fn return_authorization(order_id: &str, at_ms: i64) -> ReturnAuthorization {
+    ReturnAuthorization {
+        meta: meta(order_id, "sap_s4", "CustomerReturn.Created-60000042", at_ms),
+        rma_id: "60000042".into(),
+        case_id: "500Dn000RET1".into(),
+        order_id: order_id.to_string(),
+        original_invoice_id: Some("90000042".into()),
+        erp_instance: Some("erp-na".into()),
+        status: ReturnStatus::GoodsReceived,
+        status_at: at_ms,
+        reason: Some("Damaged in transit".into()),
+        lines: vec![ReturnLine {
+            line_number: 10,
+            order_line_number: Some(1),
+            salesforce_product_id: Some("01tDn000PUMP".into()),
+            erp_material_id: Some("TG11".into()),
+            quantity: dec("2"),
+            unit_of_measure: "EA".into(),
+            reason_code: None,
+        }],
+    }
+}
+
+pub fn billing_schedule(opportunity_id: &str, at_ms: i64) -> BillingSchedule {
+    let start = start_of_2027();
+    BillingSchedule {
+        meta: meta(opportunity_id, "salesforce", "Opportunity-1186534112-1", at_ms),
+        opportunity_id: opportunity_id.to_string(),
+        salesforce_account_id: "001Dn000ACME".into(),
+        erp_customer_id: Some("17100001".into()),
+        erp_instance: None,
+        start_date: start,
+        term_months: 6,
+        billing_frequency: BillingFrequency::Quarterly,
+        currency: "USD".into(),
+        total_amount: dec("2994.00"),
+        periods: vec![
+            BillingPeriod {
+                period_number: 1,
+                period_start: start,
+                period_end: start + 89,
+                amount: dec("1497.00"),
+            },
+            BillingPeriod {
+                period_number: 2,
+                period_start: start + 90,
+                period_end: start + 180,
+                amount: dec("1497.00"),
+            },
+        ],
+    }
+}
+
+pub fn part_reservation(reservation_id: &str, at_ms: i64) -> PartReservation {
+    PartReservation {
+        meta: meta(reservation_id, "sap_s4", "Reservation.BackOrdered-7000042", at_ms),
+        reservation_id: reservation_id.to_string(),
+        work_order_id: Some("0WODn000W1".into()),
+        salesforce_product_id: "01tDn000SEAL".into(),
+        erp_material_id: Some("SK12".into()),
+        quantity: dec("3"),
+        unit_of_measure: "EA".into(),
+        plant: None,
+        status: ReservationStatus::BackOrdered,
+        status_at: at_ms,
+        allocated_quantity: Some(dec("0")),
+        expected_replenishment_date: Some(start_of_2027()),
+        reason: None,
+    }
+}
+
+fn start_of_2027() -> i32 {
+    epoch_days(chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap_or_default())
+}
+
+/// Every example, as the runtime holds them.
+pub fn all(at_ms: i64) -> Vec<CanonicalRecord> {
+    vec![
+        CanonicalRecord::SalesOrder(sales_order("801A", at_ms)),
+        CanonicalRecord::OrderStatus(order_status("801A", OrderStatusCode::CreditHold, at_ms)),
+        CanonicalRecord::Shipment(shipment("801A", at_ms)),
+        CanonicalRecord::Invoice(invoice("801A", at_ms)),
+        CanonicalRecord::PaymentStatus(payment("801A", at_ms)),
+        CanonicalRecord::CustomerMaster(customer("001A", at_ms)),
+        CanonicalRecord::ReturnAuthorization(return_authorization("801A", at_ms)),
+        CanonicalRecord::BillingSchedule(billing_schedule("006A", at_ms)),
+        CanonicalRecord::PartReservation(part_reservation("0TTA", at_ms)),
+    ]
+}
