@@ -207,7 +207,7 @@ pub async fn run_case(t: &Topology, catalog: &Catalog, case: &Case, case_dir: &P
             Some(h),
         );
         pipeline
-            .process(&message, now, false, &mut outbox, &mut pending)
+            .process(&message, now, false, None, &mut outbox, &mut pending)
             .await
             .map_err(|e| format!("input {offset}: would be retried, not a mapping result: {e:?}"))?;
     }

@@ -31,6 +31,29 @@ use super::status::{self, StatusStore};
 use super::txn::{Out, Outbox};
 use super::xref_feed::Xref;
 
+/// A record's headers as adapters read them.
+fn headers_of(m: &OwnedMessage) -> Vec<(String, Vec<u8>)> {
+    m.headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn raw_record<'a>(m: &'a OwnedMessage, headers: &'a [(String, Vec<u8>)]) -> RawRecord<'a> {
+    RawRecord {
+        topic: m.topic(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key(),
+        payload: m.payload(),
+        headers,
+        timestamp_ms: m.timestamp().to_millis(),
+    }
+}
+
 /// The state stores every worker keeps, each with its changelog topic.
 pub const STORES: [&str; 4] = ["dedupe", "held", "parked", "status"];
 
@@ -148,6 +171,16 @@ impl Output {
 /// (topic, partition, offset) of a source record.
 pub(crate) type Coordinates = (String, i32, i64);
 
+/// One record's CPU-heavy work — transform and Avro encoding — done ahead of its transaction,
+/// while the previous batch commits. It reads no state and decides nothing: deduplication,
+/// holding, parking, status order and sending still happen in the record's own transaction.
+pub(crate) struct Prepared {
+    applied: Result<Transformed, Failure>,
+    /// Per output of `applied`: its topic and bytes, when encoding succeeded ahead of time
+    /// (otherwise it is routed and encoded in the transaction, where a failure is handled).
+    encoded: Vec<Option<(String, Vec<u8>)>>,
+}
+
 /// What a batch changed, applied to the stores and metrics only once it committed.
 #[derive(Default)]
 pub(crate) struct Pending {
@@ -239,31 +272,50 @@ impl Pipeline {
         })
     }
 
+    /// Transforms and encodes `m` without touching state (see [`Prepared`]).
+    pub(crate) async fn prepare(&self, m: &OwnedMessage, now: i64) -> Prepared {
+        let headers = headers_of(m);
+        let raw = raw_record(m, &headers);
+        let applied = self.apply_transform(&raw, now);
+        let mut encoded = Vec::new();
+        if let Ok(t) = &applied {
+            for e in &t.outputs {
+                let mut bytes = None;
+                if let Some(out) = self.outputs.get(e.output)
+                    && let Ok(topic) = out.topic_for(&e.record)
+                    && let Ok(b) = self.codec.encode_record(topic, &out.schema, &e.record).await
+                {
+                    bytes = Some((topic.to_string(), b));
+                }
+                encoded.push(bytes);
+            }
+        }
+        Prepared { applied, encoded }
+    }
+
+    fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
+        // Held only while the (synchronous) transform runs, never across an await.
+        let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.transform.apply(
+            raw,
+            &Context {
+                now_ms: now,
+                xref: &*table,
+            },
+        )
+    }
+
     pub(crate) async fn process(
         &mut self,
         m: &OwnedMessage,
         now: i64,
         redrive: bool,
+        prepared: Option<Prepared>,
         outbox: &mut Outbox<'_>,
         pending: &mut Pending,
     ) -> Result<(), BatchError> {
-        let headers: Vec<(String, Vec<u8>)> = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec).unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let raw = RawRecord {
-            topic: m.topic(),
-            partition: m.partition(),
-            offset: m.offset(),
-            key: m.key(),
-            payload: m.payload(),
-            headers: &headers,
-            timestamp_ms: m.timestamp().to_millis(),
-        };
+        let headers = headers_of(m);
+        let raw = raw_record(m, &headers);
         *pending.consumed.entry(raw.topic.to_string()).or_default() += 1;
 
         // An operator's release (`syncline dlq release`): the key flows again.
@@ -312,7 +364,7 @@ impl Pipeline {
             }
         }
 
-        let delivered = self.map_and_send(&raw, now, outbox, pending).await?;
+        let delivered = self.map_and_send(&raw, now, prepared, outbox, pending).await?;
         if replay_of_held
             && delivered
             && let Some(key) = raw.key
@@ -327,19 +379,16 @@ impl Pipeline {
         &mut self,
         raw: &RawRecord<'_>,
         now: i64,
+        prepared: Option<Prepared>,
         outbox: &mut Outbox<'_>,
         pending: &mut Pending,
     ) -> Result<bool, BatchError> {
-        let applied = {
-            // Held only while the (synchronous) transform runs, never across an await.
-            let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.transform.apply(
-                raw,
-                &Context {
-                    now_ms: now,
-                    xref: &*table,
-                },
-            )
+        let (applied, mut ahead) = match prepared {
+            // A reference missing when the record was prepared may have arrived since.
+            Some(p) if !matches!(&p.applied, Err(f) if f.class == ErrorClass::MissingMasterData) => {
+                (p.applied, p.encoded)
+            }
+            _ => (self.apply_transform(raw, now), Vec::new()),
         };
         let transformed = match applied {
             Ok(t) => t,
@@ -356,7 +405,7 @@ impl Pipeline {
         let mut encoded = Vec::with_capacity(transformed.outputs.len());
         let mut status_updates = Vec::new();
         let cp = raw.partition % self.changelog_partitions;
-        for e in &transformed.outputs {
+        for (i, e) in transformed.outputs.iter().enumerate() {
             // Status never goes backwards: a late or lower-ranked status is counted, not published.
             if let Some((key, candidate)) = status::gate(&e.record) {
                 let current = pending
@@ -370,6 +419,10 @@ impl Pipeline {
                     continue;
                 }
                 status_updates.push((key, candidate));
+            }
+            if let Some((topic, bytes)) = ahead.get_mut(i).and_then(Option::take) {
+                encoded.push((topic, bytes, e.record.meta().clone()));
+                continue;
             }
             let Some(out) = self.outputs.get(e.output) else {
                 let f = Failure::business(

@@ -4,8 +4,10 @@
 //! Owns: the Kafka side — batching, the transaction around a batch (outputs, dead letters, parked
 //! records, changelog records and input offsets commit together), rewinding after an abort,
 //! restoring and dropping the state of assigned and revoked partitions, and re-driving parked
-//! records. Must not: decide what a record becomes (the `pipeline` does), or restart itself
-//! (the supervisor does).
+//! records. While a batch's transaction commits (a broker round trip or two), the next batch is
+//! collected and its records transformed and encoded ahead (`Pipeline::prepare`, which reads no
+//! state); they are processed in their own transaction once the first one committed. Must not:
+//! decide what a record becomes (the `pipeline` does), or restart itself (the supervisor does).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -26,7 +28,7 @@ use crate::schema::{Catalog, Codec};
 
 use super::clients;
 use super::parking::ParkedEntry;
-use super::pipeline::{self, BatchError, Pending, Pipeline, classify, held_key, send};
+use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, classify, held_key, send};
 use super::state;
 use super::txn::Outbox;
 use super::xref_feed::Xref;
@@ -43,6 +45,21 @@ fn record_span(m: &OwnedMessage) -> tracing::Span {
 }
 
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A collected batch and its records prepared ahead (same order).
+struct Ready {
+    batch: Vec<OwnedMessage>,
+    prepared: Vec<Prepared>,
+}
+
+/// What collecting the next batch during a commit gave.
+enum Ahead {
+    Batch(Ready),
+    /// Nothing arrived within the wait.
+    Empty,
+    /// Shutdown, or a fatal consumer error (in `fatal`): stop after this commit.
+    Stop,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -238,6 +255,8 @@ impl Worker {
         up.set(1);
         info!(worker = %name, "consuming {}", topics.join(", "));
         let mut failures = 0u32;
+        let mut ahead: Option<Ready> = None;
+        let mut stopping = false;
         let result = loop {
             let ready = self.ready_references();
             if !ready.is_empty()
@@ -260,27 +279,39 @@ impl Worker {
                 }
                 continue;
             }
-            let Some(batch) = self.collect(&mut shutdown).await else {
-                break match self.fatal.take() {
-                    Some(source) => Err(WorkerError::Kafka {
-                        worker: name.clone(),
-                        source,
-                    }),
-                    None => Ok(()),
-                };
+            let next = match ahead.take() {
+                Some(r) => r,
+                None if stopping => break self.stopped(&name),
+                None => {
+                    let Some(batch) = self.collect(&mut shutdown).await else {
+                        break self.stopped(&name);
+                    };
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let prepared = self.prepare(&batch).await;
+                    Ready { batch, prepared }
+                }
             };
-            if batch.is_empty() {
-                continue;
-            }
             let started = Instant::now();
-            let span = info_span!("batch", worker = %name, records = batch.len());
-            let outcome = {
+            let span = info_span!("batch", worker = %name, records = next.batch.len());
+            let (outcome, fetched) = {
                 let _enter = span.enter();
                 debug!("committing batch");
-                self.commit_batch(&batch, None).await
+                match self
+                    .commit_batch(&next.batch, None, next.prepared, Some(&mut shutdown))
+                    .await
+                {
+                    Ok(ahead) => (Ok(()), ahead),
+                    Err((e, ahead)) => (Err(e), ahead),
+                }
             };
+            stopping |= matches!(fetched, Ahead::Stop);
             match outcome {
                 Ok(()) => {
+                    if let Ahead::Batch(r) = fetched {
+                        ahead = Some(r);
+                    }
                     failures = 0;
                     self.p
                         .metrics
@@ -300,11 +331,19 @@ impl Worker {
                     failures += 1;
                     self.p.metrics.retries.with_label_values(&[&name, &code]).inc();
                     warn!(worker = %name, attempt = failures, %code, "batch aborted, will retry: {message}");
-                    if let Err(e) = self.abort_and_rewind(&batch).await {
+                    // The batch collected ahead is read again too: rewind to the earliest of both.
+                    let mut both = next.batch;
+                    if let Ahead::Batch(r) = fetched {
+                        both.extend(r.batch);
+                    }
+                    if let Err(e) = self.abort_and_rewind(&both).await {
                         break Err(WorkerError::Kafka {
                             worker: name.clone(),
                             source: e,
                         });
+                    }
+                    if stopping {
+                        break self.stopped(&name);
                     }
                     if self.p.settings.backoff.exhausted(failures) {
                         break Err(WorkerError::RetriesExhausted {
@@ -326,6 +365,31 @@ impl Worker {
         self.consumer.unsubscribe();
         info!(worker = %name, "stopped");
         result
+    }
+
+    /// How the loop ends once collecting stopped: with the fatal consumer error, if that was why.
+    fn stopped(&mut self, name: &str) -> Result<(), WorkerError> {
+        match self.fatal.take() {
+            Some(source) => Err(WorkerError::Kafka {
+                worker: name.to_string(),
+                source,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Transform and encode every record of `batch` ahead of its transaction, yielding between
+    /// records so a commit running alongside keeps moving.
+    async fn prepare(&self, batch: &[OwnedMessage]) -> Vec<Prepared> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut out = Vec::with_capacity(batch.len());
+        for (i, m) in batch.iter().enumerate() {
+            out.push(self.p.prepare(m, now).await);
+            if i % 16 == 15 {
+                tokio::task::yield_now().await;
+            }
+        }
+        out
     }
 
     /// Up to `max_records` records, or fewer once `max_wait` passed since the first one.
@@ -377,16 +441,22 @@ impl Worker {
 
     /// One transaction over `batch`. With `redrive`, the records are parked ones read back: their
     /// parked entries are removed in the same transaction and no input offsets are committed.
+    /// `prepared` holds the batch's records prepared ahead (empty: prepared inline); with
+    /// `prefetch`, the next batch is collected and prepared while this one commits, and returned
+    /// (with the error too, so that a rewind covers it).
     async fn commit_batch(
         &mut self,
         batch: &[OwnedMessage],
         redrive: Option<&[ParkedEntry]>,
-    ) -> Result<(), BatchError> {
+        prepared: Vec<Prepared>,
+        prefetch: Option<&mut watch::Receiver<bool>>,
+    ) -> Result<Ahead, (BatchError, Ahead)> {
+        let nothing = |e| (e, Ahead::Empty);
         self.forget_revoked();
-        self.restore(batch).await?;
+        self.restore(batch).await.map_err(nothing)?;
         let now = chrono::Utc::now().timestamp_millis();
         self.p.dedupe.expire(now);
-        self.producer.begin_transaction().map_err(classify)?;
+        self.producer.begin_transaction().map_err(|e| nothing(classify(e)))?;
         let producer = self.producer.clone();
         let mut outbox = Outbox::new(&producer);
         let mut pending = Pending::default();
@@ -396,7 +466,9 @@ impl Worker {
             .processing_seconds
             .with_label_values(&[&self.p.settings.name]);
         let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut prepared = prepared.into_iter();
         for m in batch {
+            let ahead = prepared.next();
             if let Some(entries) = redrive {
                 let coord = (m.topic().to_string(), m.partition(), m.offset());
                 if let Some(e) = entries.iter().find(|e| e.coordinates() == coord) {
@@ -409,23 +481,26 @@ impl Worker {
                         None,
                         &[],
                     )
-                    .await?;
+                    .await
+                    .map_err(nothing)?;
                     pending.parked_changes.push((coord, None));
                     pending.redriven += 1;
                 }
                 let started = Instant::now();
                 self.p
-                    .process(m, now, true, &mut outbox, &mut pending)
+                    .process(m, now, true, ahead, &mut outbox, &mut pending)
                     .instrument(record_span(m))
-                    .await?;
+                    .await
+                    .map_err(nothing)?;
                 processing.observe(started.elapsed().as_secs_f64());
                 continue;
             }
             let started = Instant::now();
             self.p
-                .process(m, now, false, &mut outbox, &mut pending)
+                .process(m, now, false, ahead, &mut outbox, &mut pending)
                 .instrument(record_span(m))
-                .await?;
+                .await
+                .map_err(nothing)?;
             processing.observe(started.elapsed().as_secs_f64());
             let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
             *next = (*next).max(m.offset() + 1);
@@ -433,30 +508,50 @@ impl Worker {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &offsets {
             tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .map_err(classify)?;
+                .map_err(|e| nothing(classify(e)))?;
         }
-        let group = self.consumer.group_metadata().ok_or_else(|| BatchError::Retry {
-            code: "NO_GROUP".into(),
-            message: "consumer has no group metadata yet".into(),
-        })?;
+        let group = self
+            .consumer
+            .group_metadata()
+            .ok_or_else(|| BatchError::Retry {
+                code: "NO_GROUP".into(),
+                message: "consumer has no group metadata yet".into(),
+            })
+            .map_err(nothing)?;
         let batch_id = batch
             .first()
             .map(|m| format!("{}-{}-{}", m.topic(), m.partition(), m.offset()))
             .unwrap_or_default();
-        self.p.flush_state(&batch_id, &mut outbox, &pending).await?;
-        outbox.flush().await.map_err(classify)?;
-        if redrive.is_none() {
-            let producer = self.producer.clone();
-            clients::off_thread(move || producer.send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT))
+        self.p
+            .flush_state(&batch_id, &mut outbox, &pending)
+            .await
+            .map_err(nothing)?;
+        // Deliveries, offsets and the commit wait on the broker; meanwhile the next batch is
+        // collected and prepared on this task.
+        let committer = self.producer.clone();
+        let send_offsets = redrive.is_none();
+        let finish = async move {
+            outbox.flush().await.map_err(classify)?;
+            if send_offsets {
+                let producer = committer.clone();
+                clients::off_thread(move || producer.send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT))
+                    .await
+                    .map_err(classify)?;
+            }
+            clients::off_thread(move || committer.commit_transaction(KAFKA_TIMEOUT))
                 .await
                 .map_err(classify)?;
-        }
-        let producer = self.producer.clone();
-        clients::off_thread(move || producer.commit_transaction(KAFKA_TIMEOUT))
-            .await
-            .map_err(classify)?;
+            Ok::<i64, BatchError>(chrono::Utc::now().timestamp_millis())
+        };
+        let (finished, ahead) = match prefetch {
+            Some(shutdown) => tokio::join!(finish, self.fetch_ahead(shutdown)),
+            None => (finish.await, Ahead::Empty),
+        };
+        let committed_at = match finished {
+            Ok(at) => at,
+            Err(e) => return Err((e, ahead)),
+        };
         self.count_txn("committed");
-        let committed_at = chrono::Utc::now().timestamp_millis();
         let e2e = self
             .p
             .metrics
@@ -466,7 +561,19 @@ impl Worker {
             e2e.observe((committed_at - ts).max(0) as f64 / 1000.0);
         }
         self.p.apply(pending);
-        Ok(())
+        Ok(ahead)
+    }
+
+    /// The next batch, collected and prepared while the current one commits.
+    async fn fetch_ahead(&mut self, shutdown: &mut watch::Receiver<bool>) -> Ahead {
+        match self.collect(shutdown).await {
+            None => Ahead::Stop,
+            Some(batch) if batch.is_empty() => Ahead::Empty,
+            Some(batch) => {
+                let prepared = self.prepare(&batch).await;
+                Ahead::Batch(Ready { batch, prepared })
+            }
+        }
     }
 
     /// References that parked records wait for and that the cross-reference now has.
@@ -520,7 +627,10 @@ impl Worker {
         for e in entries.iter().filter(|e| !found.contains(&e.coordinates())) {
             self.p.parked.remove(&e.coordinates());
         }
-        self.commit_batch(&records, Some(&entries)).await
+        self.commit_batch(&records, Some(&entries), Vec::new(), None)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
     }
 
     fn count_txn(&self, outcome: &str) {
