@@ -211,14 +211,13 @@ async fn passthrough(t: &Topology, input: &str, output: &str, n: u64) {
         let mut outbox = Outbox::new(&producer);
         let mut offsets: HashMap<(String, i32), i64> = HashMap::new();
         for m in &batch {
-            let headers: Vec<(String, Vec<u8>)> = vec![];
             outbox
                 .send(Out {
                     topic: output,
                     partition: None,
                     key: m.key(),
                     payload: m.payload(),
-                    headers: &headers,
+                    headers: &[],
                 })
                 .await
                 .unwrap();
@@ -326,7 +325,12 @@ async fn main() {
         .unwrap();
     eprintln!("(a) passthrough");
     let a_started = Instant::now();
-    let a_observer = observe_commits(&t, &format!("bench-pass-{input}"), &input_ends, Duration::from_secs(900));
+    let a_observer = observe_commits(
+        &t,
+        &format!("bench-pass-{input}"),
+        &input_ends,
+        Duration::from_secs(900),
+    );
     passthrough(&t, &input, &pass_out, n).await;
     let a = a_observer.await.unwrap().expect("the passthrough did not finish");
     let a_rate = a.sustained(n);

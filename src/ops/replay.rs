@@ -360,7 +360,7 @@ pub async fn release(
             partition: Some(d.original_partition),
             key: Some(key.as_bytes()),
             payload: None,
-            headers: &headers,
+            headers: &crate::runtime::txn::borrowed(&headers),
         })
         .await?;
     let value = serde_json::to_vec(&decision).unwrap_or_default();
@@ -426,7 +426,7 @@ async fn publish(
                 partition,
                 key: record.key(),
                 payload: record.payload(),
-                headers,
+                headers: &crate::runtime::txn::borrowed(headers),
             })
             .await?;
         let value = serde_json::to_vec(decision).unwrap_or_default();

@@ -28,8 +28,18 @@ use super::dlq::{self, HeldEntry, HeldKeys, header};
 use super::parking::{ParkedEntry, ParkedStore};
 use super::retry::Backoff;
 use super::status::{self, StatusStore};
-use super::txn::{Out, Outbox};
+use super::txn::{self, Out, Outbox};
 use super::xref_feed::Xref;
+
+/// Adds one to a per-topic counter without allocating the topic name again.
+fn count(counters: &mut HashMap<String, u64>, topic: &str) {
+    match counters.get_mut(topic) {
+        Some(n) => *n += 1,
+        None => {
+            counters.insert(topic.to_string(), 1);
+        }
+    }
+}
 
 /// A record's headers as adapters read them.
 fn headers_of(m: &OwnedMessage) -> Vec<(String, Vec<u8>)> {
@@ -316,7 +326,7 @@ impl Pipeline {
     ) -> Result<(), BatchError> {
         let headers = headers_of(m);
         let raw = raw_record(m, &headers);
-        *pending.consumed.entry(raw.topic.to_string()).or_default() += 1;
+        count(&mut pending.consumed, raw.topic);
 
         // An operator's release (`syncline dlq release`): the key flows again.
         if raw.header_str(header::CONTROL) == Some("release") {
@@ -421,7 +431,7 @@ impl Pipeline {
                 status_updates.push((key, candidate));
             }
             if let Some((topic, bytes)) = ahead.get_mut(i).and_then(Option::take) {
-                encoded.push((topic, bytes, e.record.meta().clone()));
+                encoded.push((topic, bytes, i));
                 continue;
             }
             let Some(out) = self.outputs.get(e.output) else {
@@ -444,7 +454,7 @@ impl Pipeline {
                 }
             };
             match self.codec.encode_record(&topic, &out.schema, &e.record).await {
-                Ok(bytes) => encoded.push((topic, bytes, e.record.meta().clone())),
+                Ok(bytes) => encoded.push((topic, bytes, i)),
                 Err(err) if err.is_transient() => {
                     return Err(BatchError::Retry {
                         code: "REGISTRY_UNAVAILABLE".into(),
@@ -464,28 +474,23 @@ impl Pipeline {
         for (order, current) in status_updates {
             pending.statuses.insert(order, (cp, current));
         }
-        for (topic, bytes, meta) in &encoded {
-            let h = vec![
-                (
-                    header::OUTPUT_IDEMPOTENCY_KEY.to_string(),
-                    meta.idempotency_key.as_bytes().to_vec(),
-                ),
-                (
-                    header::OUTPUT_CORRELATION_ID.to_string(),
-                    meta.correlation_id.as_bytes().to_vec(),
-                ),
-                (header::OUTPUT_EVENT_ID.to_string(), meta.event_id.as_bytes().to_vec()),
+        for (topic, bytes, i) in encoded {
+            let meta = transformed.outputs[i].record.meta();
+            let h = [
+                (header::OUTPUT_IDEMPOTENCY_KEY, meta.idempotency_key.as_bytes()),
+                (header::OUTPUT_CORRELATION_ID, meta.correlation_id.as_bytes()),
+                (header::OUTPUT_EVENT_ID, meta.event_id.as_bytes()),
             ];
             send(
                 outbox,
-                topic,
+                &topic,
                 None,
                 Some(transformed.correlation_id.as_bytes()),
-                Some(bytes),
+                Some(&bytes),
                 &h,
             )
             .await?;
-            *pending.produced.entry(topic.clone()).or_default() += 1;
+            count(&mut pending.produced, &topic);
         }
         pending.fingerprints.insert(fp, (cp, now + self.dedupe.ttl_ms()));
         Ok(true)
@@ -573,7 +578,15 @@ impl Pipeline {
                 }
                 warn!(worker = %self.settings.name, code = f.code, class = %f.class, topic = raw.topic,
                       partition = raw.partition, offset = raw.offset, "dead letter: {}", f.message);
-                send(outbox, &self.settings.dead_letter_topic, None, raw.key, raw.payload, &h).await?;
+                send(
+                    outbox,
+                    &self.settings.dead_letter_topic,
+                    None,
+                    raw.key,
+                    raw.payload,
+                    &txn::borrowed(&h),
+                )
+                .await?;
                 *pending.dead_letters.entry(f.code).or_default() += 1;
                 if self.settings.sequenced_dead_letters
                     && let Some(key) = raw.key
@@ -625,7 +638,15 @@ impl Pipeline {
         pending: &mut Pending,
     ) -> Result<(), BatchError> {
         let h = dlq::parked_headers(raw, &self.settings.name, reason, reference);
-        send(outbox, &self.settings.parked_topic, None, raw.key, raw.payload, &h).await?;
+        send(
+            outbox,
+            &self.settings.parked_topic,
+            None,
+            raw.key,
+            raw.payload,
+            &txn::borrowed(&h),
+        )
+        .await?;
         let entry = ParkedEntry {
             reference: reference.to_string(),
             key: raw.key.map(<[u8]>::to_vec),
@@ -703,7 +724,7 @@ pub(crate) async fn send(
     partition: Option<i32>,
     key: Option<&[u8]>,
     payload: Option<&[u8]>,
-    headers: &[(String, Vec<u8>)],
+    headers: &[(&str, &[u8])],
 ) -> Result<(), BatchError> {
     outbox
         .send(Out {

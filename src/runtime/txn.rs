@@ -27,13 +27,18 @@ pub struct Captured {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
-/// One record to send.
+/// One record to send. Headers are borrowed: the hot path builds none of its own.
 pub struct Out<'a> {
     pub topic: &'a str,
     pub partition: Option<i32>,
     pub key: Option<&'a [u8]>,
     pub payload: Option<&'a [u8]>,
-    pub headers: &'a [(String, Vec<u8>)],
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+/// Owned headers (dead letters, parked records) as `Out` takes them.
+pub fn borrowed(headers: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
+    headers.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect()
 }
 
 impl<'p> Outbox<'p> {
@@ -61,13 +66,16 @@ impl<'p> Outbox<'p> {
                 partition: out.partition,
                 key: out.key.map(<[u8]>::to_vec),
                 payload: out.payload.map(<[u8]>::to_vec),
-                headers: out.headers.to_vec(),
+                headers: out.headers.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(),
             });
             return Ok(());
         };
         let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
         for (k, v) in out.headers {
-            headers = headers.insert(Header { key: k, value: Some(v) });
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(*v),
+            });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(out.topic).headers(headers);
         if let Some(p) = out.partition {
