@@ -28,6 +28,10 @@ use syncline::runtime::txn::{Out, Outbox};
 use syncline::schema::{Catalog, Codec};
 use tokio::sync::watch;
 
+/// The allocator `syncline` itself runs with (src/main.rs), for both pipelines alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PARTITIONS: i32 = 3;
 const BATCH: usize = 500;
 
