@@ -703,11 +703,17 @@ impl Worker {
         }
     }
 
-    /// Loads the changelogs of partitions this batch touches for the first time.
+    /// Loads the changelogs of the partitions this batch touches for the first time, and of every
+    /// other assigned partition not loaded yet: one restore after an assignment instead of a
+    /// stall in the stream each time a batch first reaches another partition. The four stores
+    /// are read concurrently.
     async fn restore(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
+        let cps = self.p.changelog_partitions;
         let needed: BTreeSet<i32> = batch
             .iter()
-            .map(|m| m.partition() % self.p.changelog_partitions)
+            .map(|m| m.partition())
+            .chain(self.assignment.assigned().iter().map(|(_, p)| *p))
+            .map(|p| p % cps)
             .filter(|cp| !self.restored.contains(cp))
             .collect();
         if needed.is_empty() {
@@ -715,12 +721,13 @@ impl Worker {
         }
         let parts: Vec<i32> = needed.iter().copied().collect();
         let now = chrono::Utc::now().timestamp_millis();
-        let dedupe = state::restore(&self.kafka, &self.p.dedupe_topic, &parts, KAFKA_TIMEOUT)
-            .await
-            .map_err(classify)?;
-        let held = state::restore(&self.kafka, &self.p.held_topic, &parts, KAFKA_TIMEOUT)
-            .await
-            .map_err(classify)?;
+        let (dedupe, held, parked, statuses) = tokio::try_join!(
+            state::restore(&self.kafka, &self.p.dedupe_topic, &parts, KAFKA_TIMEOUT),
+            state::restore(&self.kafka, &self.p.held_topic, &parts, KAFKA_TIMEOUT),
+            state::restore(&self.kafka, &self.p.parked_changelog, &parts, KAFKA_TIMEOUT),
+            state::restore(&self.kafka, &self.p.status_changelog, &parts, KAFKA_TIMEOUT),
+        )
+        .map_err(classify)?;
         for r in &dedupe {
             self.p
                 .dedupe
@@ -729,16 +736,10 @@ impl Worker {
         for r in &held {
             self.p.held.apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
-        let parked = state::restore(&self.kafka, &self.p.parked_changelog, &parts, KAFKA_TIMEOUT)
-            .await
-            .map_err(classify)?;
         for r in &parked {
             self.p.parked.apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
         self.p.recheck_parked = !self.p.parked.is_empty();
-        let statuses = state::restore(&self.kafka, &self.p.status_changelog, &parts, KAFKA_TIMEOUT)
-            .await
-            .map_err(classify)?;
         for r in &statuses {
             self.p.statuses.apply_changelog(&r.key, r.value.as_deref(), r.partition);
         }
