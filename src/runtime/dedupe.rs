@@ -7,10 +7,37 @@
 //! the same transaction as the outputs).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use sha2::{Digest, Sha256};
 
 pub type Fingerprint = u128;
+
+/// Fingerprints are already uniform (a SHA-256 prefix): hashing them again is wasted work.
+#[derive(Default)]
+pub struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u128 keys are hashed here; fold anything else in so it still works.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+/// A map keyed by fingerprint.
+pub type FingerprintMap<V> = HashMap<Fingerprint, V, BuildHasherDefault<FingerprintHasher>>;
 
 pub fn fingerprint(idempotency_key: &str) -> Fingerprint {
     let digest = Sha256::digest(idempotency_key.as_bytes());
@@ -28,7 +55,7 @@ struct Entry {
 pub struct DedupeStore {
     ttl_ms: i64,
     max_entries: usize,
-    entries: HashMap<Fingerprint, Entry>,
+    entries: FingerprintMap<Entry>,
     /// Insertion order for eviction; stale pairs (re-inserted or dropped keys) are skipped.
     order: VecDeque<(Fingerprint, i64)>,
 }
@@ -38,7 +65,7 @@ impl DedupeStore {
         Self {
             ttl_ms,
             max_entries,
-            entries: HashMap::new(),
+            entries: FingerprintMap::default(),
             order: VecDeque::new(),
         }
     }

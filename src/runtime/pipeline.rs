@@ -23,7 +23,7 @@ use crate::schema::canonical::CanonicalRecord;
 use crate::schema::{Codec, SchemaVersion};
 use crate::transforms::{Context, Transform, Transformed};
 
-use super::dedupe::{self, DedupeStore, Fingerprint};
+use super::dedupe::{self, DedupeStore, Fingerprint, FingerprintMap};
 use super::dlq::{self, HeldEntry, HeldKeys, header};
 use super::parking::{ParkedEntry, ParkedStore};
 use super::retry::Backoff;
@@ -186,15 +186,19 @@ pub(crate) type Coordinates = (String, i32, i64);
 /// holding, parking, status order and sending still happen in the record's own transaction.
 pub(crate) struct Prepared {
     applied: Result<Transformed, Failure>,
+    /// The idempotency fingerprint of `applied`.
+    fingerprint: Option<Fingerprint>,
     /// Per output of `applied`: its topic and bytes, when encoding succeeded ahead of time
     /// (otherwise it is routed and encoded in the transaction, where a failure is handled).
     encoded: Vec<Option<(String, Vec<u8>)>>,
+    /// Per output of `applied`: its status-ledger key and position (see `status::gate`).
+    gates: Vec<Option<(String, status::Current)>>,
 }
 
 /// What a batch changed, applied to the stores and metrics only once it committed.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub(crate) fingerprints: HashMap<Fingerprint, (i32, i64)>,
+    pub(crate) fingerprints: FingerprintMap<(i32, i64)>,
     /// Held-key changes (None = released), applied in order after the commit.
     pub(crate) held: HashMap<Vec<u8>, Option<(i32, HeldEntry)>>,
     pub(crate) released: u64,
@@ -288,8 +292,10 @@ impl Pipeline {
         let raw = raw_record(m, &headers);
         let applied = self.apply_transform(&raw, now);
         let mut encoded = Vec::new();
+        let mut gates = Vec::new();
         if let Ok(t) = &applied {
             for e in &t.outputs {
+                gates.push(status::gate(&e.record));
                 let mut bytes = None;
                 if let Some(out) = self.outputs.get(e.output)
                     && let Ok(topic) = out.topic_for(&e.record)
@@ -300,7 +306,16 @@ impl Pipeline {
                 encoded.push(bytes);
             }
         }
-        Prepared { applied, encoded }
+        let fingerprint = applied
+            .as_ref()
+            .ok()
+            .map(|t| dedupe::fingerprint(&t.idempotency_key));
+        Prepared {
+            applied,
+            fingerprint,
+            encoded,
+            gates,
+        }
     }
 
     fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
@@ -393,19 +408,19 @@ impl Pipeline {
         outbox: &mut Outbox<'_>,
         pending: &mut Pending,
     ) -> Result<bool, BatchError> {
-        let (applied, mut ahead) = match prepared {
+        let (applied, fingerprint, mut ahead, mut gates) = match prepared {
             // A reference missing when the record was prepared may have arrived since.
             Some(p) if !matches!(&p.applied, Err(f) if f.class == ErrorClass::MissingMasterData) => {
-                (p.applied, p.encoded)
+                (p.applied, p.fingerprint, p.encoded, p.gates)
             }
-            _ => (self.apply_transform(raw, now), Vec::new()),
+            _ => (self.apply_transform(raw, now), None, Vec::new(), Vec::new()),
         };
         let transformed = match applied {
             Ok(t) => t,
             Err(f) => return self.fail(raw, f, None, now, outbox, pending).await.map(|_| false),
         };
         tracing::Span::current().record("correlation_id", transformed.correlation_id.as_str());
-        let fp = dedupe::fingerprint(&transformed.idempotency_key);
+        let fp = fingerprint.unwrap_or_else(|| dedupe::fingerprint(&transformed.idempotency_key));
         if self.dedupe.contains(fp, now) || pending.fingerprints.contains_key(&fp) {
             pending.duplicates += 1;
             debug!(key = %transformed.idempotency_key, "duplicate skipped");
@@ -417,7 +432,11 @@ impl Pipeline {
         let cp = raw.partition % self.changelog_partitions;
         for (i, e) in transformed.outputs.iter().enumerate() {
             // Status never goes backwards: a late or lower-ranked status is counted, not published.
-            if let Some((key, candidate)) = status::gate(&e.record) {
+            let gate = match gates.get_mut(i) {
+                Some(g) => g.take(),
+                None => status::gate(&e.record),
+            };
+            if let Some((key, candidate)) = gate {
                 let current = pending
                     .statuses
                     .get(&key)
