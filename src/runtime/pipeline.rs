@@ -306,10 +306,7 @@ impl Pipeline {
                 encoded.push(bytes);
             }
         }
-        let fingerprint = applied
-            .as_ref()
-            .ok()
-            .map(|t| dedupe::fingerprint(&t.idempotency_key));
+        let fingerprint = applied.as_ref().ok().map(|t| dedupe::fingerprint(&t.idempotency_key));
         Prepared {
             applied,
             fingerprint,
