@@ -1,14 +1,17 @@
 //! A flood of malformed input across twelve kinds: every record ends in the dead-letter topic
 //! with the specific code of its kind, the worker stays alive (a valid order after the flood is
-//! processed), nothing else is produced. FLOOD_EVENTS sets the size (default 1200 in `make test`;
-//! the campaign in RELIABILITY.md uses 10000).
+//! processed), nothing else is produced, and memory stays flat: the worker (a `syncline run`
+//! process) holds no more resident memory after the second half of the flood than a bound above
+//! what it held after the first half.
+//! FLOOD_EVENTS sets the size (default 1200 in `make test`; the campaign in RELIABILITY.md uses
+//! 10000).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Running, private};
+use common::private;
 use rdkafka::message::Message;
 use syncline::runtime::dlq::header;
 
@@ -59,13 +62,17 @@ async fn every_malformed_input_is_dead_lettered_with_its_code_and_the_worker_sur
         .and_then(|v| v.parse().ok())
         .unwrap_or(1200);
     let suffix = common::unique("flood");
-    let topology = common::shipped_topology_private(&suffix);
+    let text = common::shipped_topology_text_private(&suffix);
+    let topology = common::parse_topology(&text);
     syncline::runtime::clients::ensure_topics(
         &common::kafka(),
         &syncline::runtime::clients::topology_topics(&topology, 3),
     )
     .await
     .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    std::fs::write(&path, &text).unwrap();
     let p = common::producer();
     let xref = [
         (
@@ -81,16 +88,25 @@ async fn every_malformed_input_is_dead_lettered_with_its_code_and_the_worker_sur
         common::produce(&p, &private("mdm.xref", &suffix), k, v.as_bytes()).await;
     }
     let worker = format!("order-submission-{}", suffix.replace('.', "-"));
-    let running = Running::start_workers(topology, "a", std::slice::from_ref(&worker)).await;
+    let (child, _) = common::spawn_run_with(&path, "flood", &["--worker", &worker, "--no-tracker"]);
+    let child = common::KillOnDrop(child);
     let input = private("sf.order.submitted", &suffix);
     let mut expected: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_key: BTreeMap<String, &'static str> = BTreeMap::new();
-    for i in 0..n {
-        let (code, payload) = malformed(i);
-        let key = format!("bad-{i}");
-        *expected.entry(code.to_string()).or_default() += 1;
-        by_key.insert(key.clone(), code);
-        common::produce(&p, &input, &key, &payload).await;
+    // Two halves: the first warms every buffer up, the second must not grow memory further.
+    let mut rss_after = Vec::new();
+    for half in [0..n / 2, n / 2..n] {
+        let end = half.end;
+        for i in half {
+            let (code, payload) = malformed(i);
+            let key = format!("bad-{i}");
+            *expected.entry(code.to_string()).or_default() += 1;
+            by_key.insert(key.clone(), code);
+            common::produce(&p, &input, &key, &payload).await;
+        }
+        let dlq = common::wait_for(&private("syncline.dlq", &suffix), end, Duration::from_secs(120)).await;
+        assert_eq!(dlq.len(), end, "every malformed record so far is a dead letter");
+        rss_after.push(rss_mb(child.0.id()));
     }
     // One good order after the flood: the worker must still be working.
     common::produce(
@@ -119,5 +135,25 @@ async fn every_malformed_input_is_dead_lettered_with_its_code_and_the_worker_sur
     assert_eq!(got, expected);
     assert!(got.len() >= 10, "at least ten kinds: {got:?}");
     eprintln!("malformed inputs by code: {got:?}");
-    running.stop().await;
+    let growth = rss_after[1] - rss_after[0];
+    eprintln!(
+        "resident memory after each half of the flood: {:.0} MB, {:.0} MB (growth {growth:.0} MB)",
+        rss_after[0], rss_after[1]
+    );
+    assert!(
+        growth < 64.0,
+        "memory grew by {growth:.0} MB during the second half of the flood: {rss_after:?}"
+    );
+}
+
+/// Resident memory of process `pid`.
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -352,10 +352,17 @@ pub fn private(topic: &str, suffix: &str) -> String {
 /// Starts `syncline run` as a child process; returns it and its metrics base URL (the endpoint
 /// binds port 0 and the log line says where it ended up).
 pub fn spawn_run(topology: &std::path::Path, instance: &str) -> (std::process::Child, String) {
+    spawn_run_with(topology, instance, &[])
+}
+
+/// The same with extra `syncline run` arguments (e.g. `--worker NAME --no-tracker`).
+pub fn spawn_run_with(topology: &std::path::Path, instance: &str, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_syncline"))
-        .args(["run", "--instance", instance, "--topology"])
+        .args(["run", "--instance", instance])
+        .args(extra)
+        .arg("--topology")
         .arg(topology)
         .arg("--schemas")
         .arg(repo_path("schemas"))
@@ -496,5 +503,15 @@ impl Scenario {
             .decode(m.payload().unwrap(), self.catalog.latest(T::RECORD).unwrap())
             .await
             .unwrap()
+    }
+}
+
+/// A child process killed when the test ends, whether it passed or not.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
