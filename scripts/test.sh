@@ -16,4 +16,4 @@ echo "== offline checks"
 ./target/debug/syncline schemas check
 ./target/debug/syncline test tests/contracts
 echo "== tests (unit + integration against the real stack)"
-scripts/with-stack.sh cargo test --no-fail-fast
+SYNCLINE_FRESH_STACK=1 scripts/with-stack.sh cargo test --no-fail-fast
