@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 
 pub type Fingerprint = u128;
 
+/// Key prefix of the changelog records that carry one batch's state for several partitions.
+pub const BATCH_KEY: &str = "batch2:";
+
 /// Fingerprints are already uniform (a SHA-256 prefix): hashing them again is wasted work.
 #[derive(Default)]
 pub struct FingerprintHasher(u64);
@@ -136,6 +139,43 @@ impl DedupeStore {
 
     /// Applies one changelog record: a batch (value = packed 16-byte fingerprint + 8-byte expiry
     /// entries), or a single entry (key = fingerprint, value = expiry; None = tombstone).
+    /// Applies a changelog record read back for the changelog partitions in `wanted`. A
+    /// `batch2:` record holds entries of several partitions, each tagged with its own (28 bytes:
+    /// fingerprint, expiry, partition); older records belong to the partition they were read
+    /// from.
+    pub fn restore_record(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        partition: i32,
+        now_ms: i64,
+        wanted: &std::collections::BTreeSet<i32>,
+    ) {
+        if key.starts_with(BATCH_KEY.as_bytes()) {
+            for entry in value.unwrap_or_default().chunks_exact(28) {
+                let (fp, rest) = entry.split_at(16);
+                let (expiry, owner) = rest.split_at(8);
+                let owner = i32::from_be_bytes(owner.try_into().unwrap_or_default());
+                if wanted.contains(&owner) {
+                    self.apply_changelog(fp, Some(expiry), owner, now_ms);
+                }
+            }
+        } else if wanted.contains(&partition) {
+            self.apply_changelog(key, value, partition, now_ms);
+        }
+    }
+
+    /// One batch's fingerprints as a `batch2:` changelog value.
+    pub fn encode_batch<'a>(entries: impl Iterator<Item = (&'a Fingerprint, &'a (i32, i64))>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (fp, (cp, expires_at)) in entries {
+            buf.extend_from_slice(&fp.to_be_bytes());
+            buf.extend_from_slice(&Self::encode_value(*expires_at));
+            buf.extend_from_slice(&cp.to_be_bytes());
+        }
+        buf
+    }
+
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
         if key.starts_with(b"batch:") {
             for entry in value.unwrap_or_default().chunks_exact(24) {
@@ -165,6 +205,20 @@ impl DedupeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_record_restores_only_the_wanted_partitions() {
+        let pending: FingerprintMap<(i32, i64)> = [(1u128, (0, 500)), (2u128, (2, 500))].into_iter().collect();
+        let value = DedupeStore::encode_batch(pending.iter());
+        let mut s = DedupeStore::new(1000, 10);
+        let key = format!("{BATCH_KEY}t-0-0");
+        s.restore_record(key.as_bytes(), Some(&value), 1, 100, &[2].into_iter().collect());
+        assert!(!s.contains(1, 100), "partition 0 is not ours");
+        assert!(
+            s.contains(2, 100),
+            "partition 2 is, whichever changelog partition held it"
+        );
+    }
 
     #[test]
     fn remembers_until_ttl_and_evicts_oldest() {

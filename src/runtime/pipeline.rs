@@ -522,35 +522,34 @@ impl Pipeline {
         outbox: &mut Outbox<'_>,
         pending: &Pending,
     ) -> Result<(), BatchError> {
-        let mut fingerprints: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
-        for (fp, (cp, expires_at)) in &pending.fingerprints {
-            let buf = fingerprints.entry(*cp).or_default();
-            buf.extend_from_slice(&fp.to_be_bytes());
-            buf.extend_from_slice(&DedupeStore::encode_value(*expires_at));
-        }
-        for (cp, value) in &fingerprints {
-            let key = format!("batch:{batch_id}");
+        // One record per store for the whole batch, whatever partitions its records came from,
+        // each entry tagged with its partition: every changelog partition a transaction touches
+        // costs the commit a marker and the broker a write (one per input partition per store
+        // made the changelogs a quarter of the batch time).
+        let key = format!("{}{batch_id}", dedupe::BATCH_KEY);
+        let home = |cps: &mut dyn Iterator<Item = i32>| cps.min().unwrap_or(0);
+        if !pending.fingerprints.is_empty() {
+            let cp = home(&mut pending.fingerprints.values().map(|(cp, _)| *cp));
+            let value = DedupeStore::encode_batch(pending.fingerprints.iter());
             send(
                 outbox,
                 &self.dedupe_topic,
-                Some(*cp),
+                Some(cp),
                 Some(key.as_bytes()),
-                Some(value),
+                Some(&value),
                 &[],
             )
             .await?;
         }
-        let mut statuses: BTreeMap<i32, BTreeMap<&str, status::Current>> = BTreeMap::new();
-        for (order, (cp, current)) in &pending.statuses {
-            statuses.entry(*cp).or_default().insert(order.as_str(), *current);
-        }
-        for (cp, map) in &statuses {
-            let key = format!("batch:{batch_id}");
-            let value = serde_json::to_vec(map).unwrap_or_default();
+        if !pending.statuses.is_empty() {
+            let cp = home(&mut pending.statuses.values().map(|(cp, _)| *cp));
+            let map: BTreeMap<&str, (i32, status::Current)> =
+                pending.statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            let value = serde_json::to_vec(&map).unwrap_or_default();
             send(
                 outbox,
                 &self.status_changelog,
-                Some(*cp),
+                Some(cp),
                 Some(key.as_bytes()),
                 Some(&value),
                 &[],

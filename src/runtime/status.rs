@@ -93,6 +93,29 @@ impl StatusStore {
         self.orders.retain(|_, (p, _)| *p != partition);
     }
 
+    /// Applies a changelog record read back for the changelog partitions in `wanted`: a
+    /// `batch2:` record (JSON map lifecycle → [partition, current]) keeps the entries of wanted
+    /// partitions; older records belong to the partition they were read from.
+    pub fn restore_record(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        partition: i32,
+        wanted: &std::collections::BTreeSet<i32>,
+    ) {
+        if key.starts_with(crate::runtime::dedupe::BATCH_KEY.as_bytes()) {
+            let map: HashMap<String, (i32, Current)> =
+                value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
+            for (order, (owner, current)) in map {
+                if wanted.contains(&owner) {
+                    self.set(order, owner, current);
+                }
+            }
+        } else if wanted.contains(&partition) {
+            self.apply_changelog(key, value, partition);
+        }
+    }
+
     /// Applies one changelog record: a batch (`batch:` key, JSON map order → current) or a
     /// single order (key = order id).
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32) {

@@ -721,17 +721,20 @@ impl Worker {
         }
         let parts: Vec<i32> = needed.iter().copied().collect();
         let now = chrono::Utc::now().timestamp_millis();
+        // Dedupe and ledger records hold a whole batch, of any partitions: read them all and keep
+        // the entries of the partitions needed here.
+        let all: Vec<i32> = (0..cps).collect();
         let (dedupe, held, parked, statuses) = tokio::try_join!(
-            state::restore(&self.kafka, &self.p.dedupe_topic, &parts, KAFKA_TIMEOUT),
+            state::restore(&self.kafka, &self.p.dedupe_topic, &all, KAFKA_TIMEOUT),
             state::restore(&self.kafka, &self.p.held_topic, &parts, KAFKA_TIMEOUT),
             state::restore(&self.kafka, &self.p.parked_changelog, &parts, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.status_changelog, &parts, KAFKA_TIMEOUT),
+            state::restore(&self.kafka, &self.p.status_changelog, &all, KAFKA_TIMEOUT),
         )
         .map_err(classify)?;
         for r in &dedupe {
             self.p
                 .dedupe
-                .apply_changelog(&r.key, r.value.as_deref(), r.partition, now);
+                .restore_record(&r.key, r.value.as_deref(), r.partition, now, &needed);
         }
         for r in &held {
             self.p.held.apply_changelog(&r.key, r.value.as_deref(), r.partition);
@@ -741,7 +744,9 @@ impl Worker {
         }
         self.p.recheck_parked = !self.p.parked.is_empty();
         for r in &statuses {
-            self.p.statuses.apply_changelog(&r.key, r.value.as_deref(), r.partition);
+            self.p
+                .statuses
+                .restore_record(&r.key, r.value.as_deref(), r.partition, &needed);
         }
         info!(worker = %self.p.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
         self.restored.extend(needed);
