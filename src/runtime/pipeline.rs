@@ -3,9 +3,10 @@
 //! dead letters, park for missing master data, keep statuses from going backwards, route,
 //! encode, and say what to write — outputs, dead letters, parked records, changelog records.
 //!
-//! Owns: the [`Pipeline`] (transform, outputs, state stores) and [`Pending`] (what a batch
-//! changed, applied only after it committed). Must not: consume, commit or abort (the worker
-//! does), or touch the network except the registry through the codec.
+//! Owns: the [`Pipeline`] (transform, outputs, state stores), [`Prepared`] (the stateless part of
+//! a record — transform and encoding — done ahead while the previous batch commits) and
+//! [`Pending`] (what a batch changed, applied only after it committed). Must not: consume,
+//! commit or abort (the worker does), or touch the network except the registry through the codec.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
