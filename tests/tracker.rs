@@ -1,5 +1,6 @@
 //! The business transaction tracker, as `syncline run` runs it: with a tiny service level an
-//! order without ERP acceptance is stuck, and leaves the stuck list once accepted; the timelines
+//! order without ERP acceptance is stuck, and leaves the stuck list once accepted; a return shows
+//! on its order's timeline and a part reservation gets a timeline of its own; the timelines
 //! survive a restart of the process.
 
 mod common;
@@ -111,6 +112,39 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
         gauge(&base, "syncline_orders_in_state", ("state", "ACCEPTED")).await >= 1.0
     })
     .await;
+
+    // A return joins its order's timeline; a part reservation is a timeline of its own.
+    let reservation = format!("0TTDn{RUN}P1");
+    for (topic, key, file) in [
+        (
+            "sf.case.returns",
+            format!("500Dn{RUN}R1"),
+            "salesforce/return_requested.cometd.json",
+        ),
+        (
+            "sf.part.requests",
+            reservation.clone(),
+            "salesforce/part_reservation_requested.pubsub.json",
+        ),
+    ] {
+        let sample = syncline::samples::load(&common::repo_path(&format!("samples/{file}")), RUN).unwrap();
+        common::produce(&p, &common::private(topic, &suffix), &key, &sample.value).await;
+    }
+    eventually("the return on the order's timeline", async || {
+        let (_, out) = cli(&path, &["orders", "show", &order]);
+        out.contains("RETURN 00031001 REQUESTED")
+    })
+    .await;
+    eventually("the reservation's own timeline", async || {
+        let (_, out) = cli(&path, &["orders", "show", &reservation]);
+        out.contains(&format!("reservation {reservation}")) && out.contains("RESERVATION REQUESTED")
+    })
+    .await;
+    assert_eq!(
+        gauge(&base, "syncline_orders_in_state", ("state", "ACCEPTED")).await,
+        1.0,
+        "a reservation is not an order"
+    );
     stop(child);
 
     // After a restart the tracker starts from its changelog, not from nothing.
@@ -126,5 +160,8 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
         out.contains("SUBMITTED") && out.contains("salesforce") && out.contains("sap_s4 / erp-na"),
         "{out}"
     );
+    assert!(out.contains("RETURN 00031001 REQUESTED"), "{out}");
+    let (ok, out) = cli(&path, &["orders", "show", &reservation]);
+    assert!(ok && out.contains("RESERVATION REQUESTED"), "{out}");
     stop(child);
 }
