@@ -62,17 +62,8 @@ async fn every_malformed_input_is_dead_lettered_with_its_code_and_the_worker_sur
         .and_then(|v| v.parse().ok())
         .unwrap_or(1200);
     let suffix = common::unique("flood");
-    let text = common::shipped_topology_text_private(&suffix);
-    let topology = common::parse_topology(&text);
-    syncline::runtime::clients::ensure_topics(
-        &common::kafka(),
-        &syncline::runtime::clients::topology_topics(&topology, 3),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("topology.toml");
-    std::fs::write(&path, &text).unwrap();
+    let file = common::TopologyFile::create(&common::shipped_topology_text_private(&suffix)).await;
+    let path = &file.path;
     let p = common::producer();
     let xref = [
         (
@@ -88,7 +79,7 @@ async fn every_malformed_input_is_dead_lettered_with_its_code_and_the_worker_sur
         common::produce(&p, &private("mdm.xref", &suffix), k, v.as_bytes()).await;
     }
     let worker = format!("order-submission-{}", suffix.replace('.', "-"));
-    let (child, _) = common::spawn_run_with(&path, "flood", &["--worker", &worker, "--no-tracker"]);
+    let (child, _) = common::spawn_run_with(path, "flood", &["--worker", &worker, "--no-tracker"]);
     let child = common::KillOnDrop(child);
     let input = private("sf.order.submitted", &suffix);
     let mut expected: BTreeMap<String, usize> = BTreeMap::new();

@@ -55,16 +55,8 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
     let suffix = common::unique("trk");
     let text = common::shipped_topology_text_private(&suffix)
         .replace("\"SUBMITTED->ACCEPTED\" = \"1h\"", "\"SUBMITTED->ACCEPTED\" = \"1s\"");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("topology.toml");
-    std::fs::write(&path, &text).unwrap();
-    let topology = common::parse_topology(&text);
-    syncline::runtime::clients::ensure_topics(
-        &common::kafka(),
-        &syncline::runtime::clients::topology_topics(&topology, 3),
-    )
-    .await
-    .unwrap();
+    let file = common::TopologyFile::create(&text).await;
+    let path = file.path.clone();
     let p = common::producer();
     for (k, v) in syncline::samples::xref_records(&common::repo_path("samples/mdm/xref.json"), RUN).unwrap() {
         common::produce(&p, &common::private("mdm.xref", &suffix), &k, &v).await;

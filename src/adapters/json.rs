@@ -37,9 +37,14 @@ pub fn get<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     (!cur.is_null()).then_some(cur)
 }
 
+/// The failure of a required field that is absent.
+pub fn missing(name: &str) -> Failure {
+    Failure::poison("MISSING_FIELD", format!("required field `{name}` is missing"))
+}
+
 /// A required string (numbers are accepted as their text: ERPs send ids both ways).
 pub fn req_str(v: &Value, path: &str) -> Result<String, Failure> {
-    opt_str(v, path)?.ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
+    opt_str(v, path)?.ok_or_else(|| missing(path))
 }
 
 pub fn opt_str(v: &Value, path: &str) -> Result<Option<String>, Failure> {
@@ -106,13 +111,11 @@ pub fn dec<const S: u32>(value: Option<&Value>, name: &str, code: &'static str) 
 }
 
 pub fn req_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Result<Dec<S>, Failure> {
-    opt_dec(v, path, code)?
-        .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
+    opt_dec(v, path, code)?.ok_or_else(|| missing(path))
 }
 
 pub fn req_instant(v: &Value, path: &str) -> Result<i64, Failure> {
-    let raw =
-        get(v, path).ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))?;
+    let raw = get(v, path).ok_or_else(|| missing(path))?;
     super::time::instant(raw).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{path}`: {e}")))
 }
 

@@ -13,9 +13,6 @@ use sha2::{Digest, Sha256};
 
 pub type Fingerprint = u128;
 
-/// Key prefix of the changelog records that carry one batch's state for several partitions.
-pub const BATCH_KEY: &str = "batch2:";
-
 /// Fingerprints are already uniform (a SHA-256 prefix): hashing them again is wasted work.
 #[derive(Default)]
 pub struct FingerprintHasher(u64);
@@ -137,8 +134,6 @@ impl DedupeStore {
         expires_at.to_be_bytes()
     }
 
-    /// Applies one changelog record: a batch (value = packed 16-byte fingerprint + 8-byte expiry
-    /// entries), or a single entry (key = fingerprint, value = expiry; None = tombstone).
     /// Applies a changelog record read back for the changelog partitions in `wanted`. A
     /// `batch2:` record holds entries of several partitions, each tagged with its own (28 bytes:
     /// fingerprint, expiry, partition); older records belong to the partition they were read
@@ -151,7 +146,7 @@ impl DedupeStore {
         now_ms: i64,
         wanted: &std::collections::BTreeSet<i32>,
     ) {
-        if key.starts_with(BATCH_KEY.as_bytes()) {
+        if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
             for entry in value.unwrap_or_default().chunks_exact(28) {
                 let (fp, rest) = entry.split_at(16);
                 let (expiry, owner) = rest.split_at(8);
@@ -176,6 +171,8 @@ impl DedupeStore {
         buf
     }
 
+    /// Applies one changelog record: a batch (value = packed 16-byte fingerprint + 8-byte expiry
+    /// entries), or a single entry (key = fingerprint, value = expiry; None = tombstone).
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
         if key.starts_with(b"batch:") {
             for entry in value.unwrap_or_default().chunks_exact(24) {
@@ -211,7 +208,7 @@ mod tests {
         let pending: FingerprintMap<(i32, i64)> = [(1u128, (0, 500)), (2u128, (2, 500))].into_iter().collect();
         let value = DedupeStore::encode_batch(pending.iter());
         let mut s = DedupeStore::new(1000, 10);
-        let key = format!("{BATCH_KEY}t-0-0");
+        let key = format!("{}t-0-0", crate::runtime::state::BATCH_KEY);
         s.restore_record(key.as_bytes(), Some(&value), 1, 100, &[2].into_iter().collect());
         assert!(!s.contains(1, 100), "partition 0 is not ours");
         assert!(

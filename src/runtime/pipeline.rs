@@ -186,6 +186,8 @@ pub(crate) type Coordinates = (String, i32, i64);
 /// while the previous batch commits. It reads no state and decides nothing: deduplication,
 /// holding, parking, status order and sending still happen in the record's own transaction.
 pub(crate) struct Prepared {
+    /// The record's headers, read once for both steps.
+    headers: Vec<(String, Vec<u8>)>,
     applied: Result<Transformed, Failure>,
     /// The idempotency fingerprint of `applied`.
     fingerprint: Option<Fingerprint>,
@@ -309,6 +311,7 @@ impl Pipeline {
         }
         let fingerprint = applied.as_ref().ok().map(|t| dedupe::fingerprint(&t.idempotency_key));
         Prepared {
+            headers,
             applied,
             fingerprint,
             encoded,
@@ -333,11 +336,14 @@ impl Pipeline {
         m: &OwnedMessage,
         now: i64,
         redrive: bool,
-        prepared: Option<Prepared>,
+        mut prepared: Option<Prepared>,
         outbox: &mut Outbox<'_>,
         pending: &mut Pending,
     ) -> Result<(), BatchError> {
-        let headers = headers_of(m);
+        let headers = match prepared.as_mut() {
+            Some(p) => std::mem::take(&mut p.headers),
+            None => headers_of(m),
+        };
         let raw = raw_record(m, &headers);
         count(&mut pending.consumed, raw.topic);
 
@@ -527,10 +533,9 @@ impl Pipeline {
         // each entry tagged with its partition: every changelog partition a transaction touches
         // costs the commit a marker and the broker a write (one per input partition per store
         // made the changelogs a quarter of the batch time).
-        let key = format!("{}{batch_id}", dedupe::BATCH_KEY);
-        let home = |cps: &mut dyn Iterator<Item = i32>| cps.min().unwrap_or(0);
-        if !pending.fingerprints.is_empty() {
-            let cp = home(&mut pending.fingerprints.values().map(|(cp, _)| *cp));
+        let key = format!("{}{batch_id}", super::state::BATCH_KEY);
+        // Written to the lowest of the batch's partitions; entries carry their own.
+        if let Some(cp) = pending.fingerprints.values().map(|(cp, _)| *cp).min() {
             let value = DedupeStore::encode_batch(pending.fingerprints.iter());
             send(
                 outbox,
@@ -542,8 +547,7 @@ impl Pipeline {
             )
             .await?;
         }
-        if !pending.statuses.is_empty() {
-            let cp = home(&mut pending.statuses.values().map(|(cp, _)| *cp));
+        if let Some(cp) = pending.statuses.values().map(|(cp, _)| *cp).min() {
             let map: BTreeMap<&str, (i32, status::Current)> =
                 pending.statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             let value = serde_json::to_vec(&map).unwrap_or_default();

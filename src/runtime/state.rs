@@ -61,6 +61,10 @@ pub async fn restore(
         .collect())
 }
 
+/// Key prefix of the changelog records that carry one batch's idempotency or ledger state for
+/// several input partitions, each entry tagged with its own.
+pub const BATCH_KEY: &str = "batch2:";
+
 /// One changelog record read back.
 pub struct Restored {
     pub partition: i32,

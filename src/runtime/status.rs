@@ -103,7 +103,7 @@ impl StatusStore {
         partition: i32,
         wanted: &std::collections::BTreeSet<i32>,
     ) {
-        if key.starts_with(crate::runtime::dedupe::BATCH_KEY.as_bytes()) {
+        if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
             let map: HashMap<String, (i32, Current)> =
                 value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
             for (order, (owner, current)) in map {

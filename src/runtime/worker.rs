@@ -469,6 +469,7 @@ impl Worker {
         let mut prepared = prepared.into_iter();
         for m in batch {
             let ahead = prepared.next();
+            // A re-driven record leaves its parked entry in the same transaction.
             if let Some(entries) = redrive {
                 let coord = (m.topic().to_string(), m.partition(), m.offset());
                 if let Some(e) = entries.iter().find(|e| e.coordinates() == coord) {
@@ -486,24 +487,19 @@ impl Worker {
                     pending.parked_changes.push((coord, None));
                     pending.redriven += 1;
                 }
-                let started = Instant::now();
-                self.p
-                    .process(m, now, true, ahead, &mut outbox, &mut pending)
-                    .instrument(record_span(m))
-                    .await
-                    .map_err(nothing)?;
-                processing.observe(started.elapsed().as_secs_f64());
-                continue;
             }
             let started = Instant::now();
             self.p
-                .process(m, now, false, ahead, &mut outbox, &mut pending)
+                .process(m, now, redrive.is_some(), ahead, &mut outbox, &mut pending)
                 .instrument(record_span(m))
                 .await
                 .map_err(nothing)?;
             processing.observe(started.elapsed().as_secs_f64());
-            let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
-            *next = (*next).max(m.offset() + 1);
+            // Re-driven records were consumed long ago: their offsets are not this batch's.
+            if redrive.is_none() {
+                let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
+                *next = (*next).max(m.offset() + 1);
+            }
         }
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in &offsets {

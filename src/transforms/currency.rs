@@ -11,6 +11,18 @@ pub fn is_known(code: &str) -> bool {
     code.len() == 3 && ACTIVE.split_ascii_whitespace().any(|c| c == code)
 }
 
+/// `UNKNOWN_CURRENCY` unless `code` is an active ISO 4217 code.
+pub fn check(code: &str) -> Result<(), crate::failure::Failure> {
+    if is_known(code) {
+        Ok(())
+    } else {
+        Err(crate::failure::Failure::business(
+            "UNKNOWN_CURRENCY",
+            format!("`{code}` is not an ISO 4217 currency code"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -63,13 +63,8 @@ impl Transform for AccountChanges {
             }
         };
         let currency = event.text("CurrencyIsoCode")?;
-        if let Some(c) = &currency
-            && !currency::is_known(c)
-        {
-            return Err(Failure::business(
-                "UNKNOWN_CURRENCY",
-                format!("`{c}` is not an ISO 4217 currency code"),
-            ));
+        if let Some(c) = &currency {
+            currency::check(c)?;
         }
         let known = ctx.xref.get(&xref::reference("account", &account_id));
         let (erp_customer_id, erp_instance) = match known {

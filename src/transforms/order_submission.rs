@@ -85,12 +85,7 @@ fn map_order(
     let account_id = e.required(names.account)?;
     let legal_entity = e.required("Legal_Entity__c")?;
     let currency = e.required(names.currency)?;
-    if !currency::is_known(&currency) {
-        return Err(Failure::business(
-            "UNKNOWN_CURRENCY",
-            format!("`{currency}` is not an ISO 4217 currency code"),
-        ));
-    }
+    currency::check(&currency)?;
     let customer = master_data::customer(xref, &account_id)?;
     let payment_terms = e
         .text("Payment_Terms__c")?

@@ -23,14 +23,8 @@ fn money(event: &ErpEvent, f: Field) -> Result<Option<Money>, Failure> {
 
 pub(super) fn known_currency(event: &ErpEvent) -> Result<String, Failure> {
     let c = event.req(Field::Currency)?;
-    if currency::is_known(&c) {
-        Ok(c)
-    } else {
-        Err(Failure::business(
-            "UNKNOWN_CURRENCY",
-            format!("`{c}` is not an ISO 4217 currency code"),
-        ))
-    }
+    currency::check(&c)?;
+    Ok(c)
 }
 
 /// SAP's OverallGoodsMovementStatus `C` means complete; others send a boolean.

@@ -11,9 +11,9 @@
 //! (line item) id, which the ERP echoes. Must not: decide staleness (the status ledger ranks
 //! BACK_ORDERED and ALLOCATED alike so the later ERP decision wins).
 
-use crate::adapters::RawRecord;
 use crate::adapters::erp::profile::Field;
 use crate::adapters::erp::{ErpEvent, ErpEventKind};
+use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, PartReservation, ReservationStatus};
 use crate::schema::decimal::Quantity;
@@ -74,12 +74,9 @@ impl Transform for PartRequests {
             return Ok(Transformed::nothing(input.idempotency_key, reservation_id));
         };
         let product = event.required(names.product)?;
-        let requested: Quantity = event.dec(names.quantity, "INVALID_QUANTITY")?.ok_or_else(|| {
-            Failure::poison(
-                "MISSING_FIELD",
-                format!("required field `{}` is missing", names.quantity),
-            )
-        })?;
+        let requested: Quantity = event
+            .dec(names.quantity, "INVALID_QUANTITY")?
+            .ok_or_else(|| json::missing(names.quantity))?;
         if !requested.is_positive() {
             return Err(Failure::business(
                 "INVALID_QUANTITY",

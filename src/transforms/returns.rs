@@ -13,8 +13,6 @@
 //! (`order_id`, the correlation id of every return record) and invoice (`original_invoice_id`).
 //! Must not: order statuses (a return does not move the order backwards).
 
-use serde_json::Value;
-
 use crate::adapters::erp::profile::{Field, LineField};
 use crate::adapters::erp::{ErpEvent, ErpEventKind};
 use crate::adapters::salesforce::SfEvent;
@@ -173,7 +171,7 @@ pub(super) fn erp_status(
                 &at,
             )?,
             unit_of_measure: json::opt_str(item, p.line_path(LineField::Unit))?.unwrap_or_default(),
-            reason_code: reason_code(item, p.line_path(LineField::ReasonCode))?,
+            reason_code: json::opt_str(item, p.line_path(LineField::ReasonCode))?,
         });
     }
     Ok(ReturnAuthorization {
@@ -188,11 +186,4 @@ pub(super) fn erp_status(
         reason: event.opt(Field::Reason)?,
         lines,
     })
-}
-
-fn reason_code(item: &Value, path: &str) -> Result<Option<String>, Failure> {
-    if path.is_empty() {
-        return Ok(None);
-    }
-    json::opt_str(item, path)
 }

@@ -66,19 +66,11 @@ impl Transform for OpportunityWon {
         };
         let account = event.required(names.account)?;
         let currency = event.required(names.currency)?;
-        if !currency::is_known(&currency) {
-            return Err(Failure::business(
-                "UNKNOWN_CURRENCY",
-                format!("`{currency}` is not an ISO 4217 currency code"),
-            ));
-        }
+        currency::check(&currency)?;
         let customer = master_data::customer(ctx.xref, &account)?;
-        let start_date = event.date("Subscription_Start_Date__c")?.ok_or_else(|| {
-            Failure::poison(
-                "MISSING_FIELD",
-                "required field `Subscription_Start_Date__c` is missing",
-            )
-        })?;
+        let start_date = event
+            .date("Subscription_Start_Date__c")?
+            .ok_or_else(|| json::missing("Subscription_Start_Date__c"))?;
         let term = term_months(event)?;
         let frequency = frequency(event)?;
         let periods = periods(start_date, term, frequency, monthly)?;
@@ -113,12 +105,7 @@ impl Transform for OpportunityWon {
 fn term_months(e: &SfEvent) -> Result<u32, Failure> {
     let term = e
         .dec::<0>("Subscription_Term_Months__c", "INVALID_TERM")?
-        .ok_or_else(|| {
-            Failure::poison(
-                "MISSING_FIELD",
-                "required field `Subscription_Term_Months__c` is missing",
-            )
-        })?;
+        .ok_or_else(|| json::missing("Subscription_Term_Months__c"))?;
     let months = i64::try_from(term.value().mantissa()).unwrap_or(i64::MAX);
     if !(1..=MAX_TERM_MONTHS).contains(&months) {
         return Err(Failure::business(

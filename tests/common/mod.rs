@@ -515,3 +515,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A private topology written to a file (for `syncline` processes), its topics created.
+pub struct TopologyFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub topology: Topology,
+}
+
+impl TopologyFile {
+    pub async fn create(text: &str) -> TopologyFile {
+        let topology = parse_topology(text);
+        clients::ensure_topics(&kafka(), &clients::topology_topics(&topology, 3))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("topology.toml");
+        std::fs::write(&path, text).unwrap();
+        TopologyFile {
+            _dir: dir,
+            path,
+            topology,
+        }
+    }
+}

@@ -86,8 +86,7 @@ impl ErpEvent {
     /// A text field the event cannot do without (`MISSING_FIELD` names the vendor's field).
     pub fn req(&self, f: profile::Field) -> Result<String, Failure> {
         let path = self.field(f).unwrap_or("?");
-        self.opt(f)?
-            .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{path}` is missing")))
+        self.opt(f)?.ok_or_else(|| json::missing(path))
     }
 
     pub fn opt_i64(&self, f: profile::Field) -> Result<Option<i64>, Failure> {

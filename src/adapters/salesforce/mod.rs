@@ -106,8 +106,7 @@ impl SfEvent {
 
     /// A text field the event cannot do without.
     pub fn required(&self, name: &str) -> Result<String, Failure> {
-        self.text(name)?
-            .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("required field `{name}` is missing")))
+        self.text(name)?.ok_or_else(|| json::missing(name))
     }
 
     /// An exact decimal field; `code` classifies a malformed value.
