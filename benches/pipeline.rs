@@ -24,7 +24,7 @@ use syncline::config::Topology;
 use syncline::ops::metrics::Metrics;
 use syncline::runtime::clients::{self, TopicSpec};
 use syncline::runtime::supervisor::{self, Health, Shared};
-use syncline::runtime::txn::{Out, Outbox};
+use syncline::runtime::txn::{self, Out, Outbox};
 use syncline::schema::{Catalog, Codec};
 use tokio::sync::watch;
 
@@ -222,15 +222,15 @@ async fn passthrough(t: &Topology, group: &str, input: &str, output: &str, n: u6
                 .unwrap();
             offsets.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
         }
-        outbox.flush().await.unwrap();
         let mut tpl = TopicPartitionList::new();
         for ((topic, p), o) in &offsets {
             tpl.add_partition_offset(topic, *p, Offset::Offset(*o)).unwrap();
         }
-        producer
-            .send_offsets_to_transaction(&tpl, &consumer.group_metadata().unwrap(), Duration::from_secs(30))
+        // The worker's own commit sequence, so both pipelines end a transaction the same way.
+        let group = consumer.group_metadata().unwrap();
+        txn::commit(&producer, outbox, Some((tpl, group)), Duration::from_secs(30))
+            .await
             .unwrap();
-        producer.commit_transaction(Duration::from_secs(30)).unwrap();
         done += batch.len() as u64;
     }
 }

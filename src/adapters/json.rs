@@ -14,6 +14,12 @@ pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
 pub const MAX_STRING_CHARS: usize = 4096;
 
 pub fn parse_payload(payload: Option<&[u8]>) -> Result<Value, Failure> {
+    let text = payload_text(payload)?;
+    serde_json::from_str(text).map_err(|e| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}")))
+}
+
+/// The payload as text, after the checks every JSON reader needs (present, size, UTF-8).
+pub fn payload_text(payload: Option<&[u8]>) -> Result<&str, Failure> {
     let bytes = payload
         .filter(|p| !p.is_empty())
         .ok_or_else(|| Failure::poison("EMPTY_PAYLOAD", "the record has no value"))?;
@@ -23,9 +29,7 @@ pub fn parse_payload(payload: Option<&[u8]>) -> Result<Value, Failure> {
             format!("{} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit", bytes.len()),
         ));
     }
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| Failure::poison("INVALID_UTF8", format!("payload is not UTF-8: {e}")))?;
-    serde_json::from_str(text).map_err(|e| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}")))
+    std::str::from_utf8(bytes).map_err(|e| Failure::poison("INVALID_UTF8", format!("payload is not UTF-8: {e}")))
 }
 
 /// The value at a dotted path (`a.b.c`), treating JSON null as absent.

@@ -46,7 +46,7 @@ pub async fn transactional_producer(
         .set("transactional.id", transactional_id)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .set("compression.type", "zstd")
+        .set("compression.type", "lz4")
         .set("transaction.timeout.ms", "60000")
         .create()?;
     let p = producer.clone();

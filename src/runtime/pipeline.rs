@@ -195,7 +195,7 @@ pub(crate) struct Prepared {
     /// (otherwise it is routed and encoded in the transaction, where a failure is handled).
     encoded: Vec<Option<(String, Vec<u8>)>>,
     /// Per output of `applied`: its status-ledger key and position (see `status::gate`).
-    gates: Vec<Option<(String, status::Current)>>,
+    gates: Vec<Option<(Fingerprint, status::Current)>>,
 }
 
 /// What a batch changed, applied to the stores and metrics only once it committed.
@@ -211,7 +211,7 @@ pub(crate) struct Pending {
     pub(crate) dead_letters: HashMap<&'static str, u64>,
     pub(crate) duplicates: u64,
     pub(crate) held_count: u64,
-    pub(crate) statuses: HashMap<String, (i32, status::Current)>,
+    pub(crate) statuses: FingerprintMap<(i32, status::Current)>,
     pub(crate) stale: u64,
     pub(crate) parked: u64,
     /// Parked-store changes in order (None = re-driven, removed).
@@ -448,7 +448,7 @@ impl Pipeline {
                     .or_else(|| self.statuses.current(&key));
                 if !status::is_newer(current, candidate) {
                     pending.stale += 1;
-                    debug!(lifecycle = %key, record = e.record.record(), "stale status skipped");
+                    debug!(correlation_id = %e.record.meta().correlation_id, record = e.record.record(), "stale status skipped");
                     continue;
                 }
                 status_updates.push((key, candidate));
@@ -520,9 +520,8 @@ impl Pipeline {
     }
 
     /// Writes what a batch added to the idempotency store and the status ledger: one changelog
-    /// record per store and changelog partition for the whole batch (fingerprints packed 24 bytes
-    /// each; statuses as a JSON map), instead of one record per input. Called once per batch,
-    /// inside its transaction.
+    /// record per store for the whole batch (entries packed, 28 and 29 bytes, each tagged with its
+    /// partition), instead of one record per input. Called once per batch, inside its transaction.
     pub(crate) async fn flush_state(
         &self,
         batch_id: &str,
@@ -548,9 +547,8 @@ impl Pipeline {
             .await?;
         }
         if let Some(cp) = pending.statuses.values().map(|(cp, _)| *cp).min() {
-            let map: BTreeMap<&str, (i32, status::Current)> =
-                pending.statuses.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            let value = serde_json::to_vec(&map).unwrap_or_default();
+            let key = format!("{}{batch_id}", super::state::LEDGER_BATCH_KEY);
+            let value = StatusStore::encode_batch(pending.statuses.iter());
             send(
                 outbox,
                 &self.status_changelog,

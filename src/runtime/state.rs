@@ -65,6 +65,10 @@ pub async fn restore(
 /// several input partitions, each entry tagged with its own.
 pub const BATCH_KEY: &str = "batch2:";
 
+/// Key prefix of the status ledger's batch records: packed fixed-size entries keyed by
+/// fingerprint (ledgers written before read as `BATCH_KEY` JSON maps).
+pub const LEDGER_BATCH_KEY: &str = "ledger3:";
+
 /// One changelog record read back.
 pub struct Restored {
     pub partition: i32,

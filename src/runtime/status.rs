@@ -5,10 +5,12 @@
 //! with a changelog like the other stores), and the decision "newer or stale". Must not: send
 //! anything; the worker drops a stale status and counts it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::dedupe::{Fingerprint, FingerprintMap, fingerprint};
 use crate::schema::canonical::{CanonicalRecord, OrderStatusCode, ReservationStatus, ReturnStatus};
 
 /// Lifecycle rank: a status is published only if it ranks higher than the current one, or ranks
@@ -51,22 +53,25 @@ fn reservation_rank(s: ReservationStatus) -> u8 {
 }
 
 /// The ledger key and position of a status-bearing record; `None` for records without a
-/// lifecycle status. Order keys are the bare order id (the changelog format of earlier versions);
-/// the other lifecycles are prefixed so ids of different objects never collide.
-pub fn gate(record: &CanonicalRecord) -> Option<(String, Current)> {
+/// lifecycle status. The key is the fingerprint of the lifecycle's id (the bare order id, as
+/// earlier versions keyed orders; the other lifecycles prefixed, so ids of different objects never
+/// collide): 16 bytes per lifecycle in memory and in the changelog, whatever the id's length.
+pub fn gate(record: &CanonicalRecord) -> Option<(Fingerprint, Current)> {
     let (key, rank, status_at) = match record {
-        CanonicalRecord::OrderStatus(s) => (s.order_id.clone(), rank(s.status), s.status_at),
-        CanonicalRecord::ReturnAuthorization(r) => {
-            (format!("return:{}", r.case_id), return_rank(r.status), r.status_at)
-        }
+        CanonicalRecord::OrderStatus(s) => (Cow::Borrowed(s.order_id.as_str()), rank(s.status), s.status_at),
+        CanonicalRecord::ReturnAuthorization(r) => (
+            Cow::Owned(format!("return:{}", r.case_id)),
+            return_rank(r.status),
+            r.status_at,
+        ),
         CanonicalRecord::PartReservation(r) => (
-            format!("reservation:{}", r.reservation_id),
+            Cow::Owned(format!("reservation:{}", r.reservation_id)),
             reservation_rank(r.status),
             r.status_at,
         ),
         _ => return None,
     };
-    Some((key, Current { rank, status_at }))
+    Some((fingerprint(&key), Current::new(rank, status_at)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,27 +80,49 @@ pub struct Current {
     pub status_at: i64,
 }
 
+impl Current {
+    pub fn new(rank: u8, status_at: i64) -> Self {
+        Self { rank, status_at }
+    }
+}
+
+/// One packed changelog entry: fingerprint, partition, rank, status time (big-endian).
+const ENTRY_BYTES: usize = 16 + 4 + 1 + 8;
+
 #[derive(Default)]
 pub struct StatusStore {
-    orders: HashMap<String, (i32, Current)>,
+    lifecycles: FingerprintMap<(i32, Current)>,
 }
 
 impl StatusStore {
-    pub fn current(&self, order_id: &str) -> Option<Current> {
-        self.orders.get(order_id).map(|(_, c)| *c)
+    pub fn current(&self, key: &Fingerprint) -> Option<Current> {
+        self.lifecycles.get(key).map(|(_, c)| *c)
     }
 
-    pub fn set(&mut self, order_id: String, partition: i32, current: Current) {
-        self.orders.insert(order_id, (partition, current));
+    pub fn set(&mut self, key: Fingerprint, partition: i32, current: Current) {
+        self.lifecycles.insert(key, (partition, current));
     }
 
     pub fn drop_partition(&mut self, partition: i32) {
-        self.orders.retain(|_, (p, _)| *p != partition);
+        self.lifecycles.retain(|_, (p, _)| *p != partition);
     }
 
-    /// Applies a changelog record read back for the changelog partitions in `wanted`: a
-    /// `batch2:` record (JSON map lifecycle → [partition, current]) keeps the entries of wanted
-    /// partitions; older records belong to the partition they were read from.
+    /// The value of one batch's changelog record (`state::LEDGER_BATCH_KEY`).
+    pub fn encode_batch<'a>(entries: impl Iterator<Item = (&'a Fingerprint, &'a (i32, Current))>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for (key, (cp, c)) in entries {
+            buf.extend_from_slice(&key.to_be_bytes());
+            buf.extend_from_slice(&cp.to_be_bytes());
+            buf.push(c.rank);
+            buf.extend_from_slice(&c.status_at.to_be_bytes());
+        }
+        buf
+    }
+
+    /// Applies a changelog record read back for the changelog partitions in `wanted`. Batch
+    /// records (packed entries, or the JSON map lifecycle → [partition, current] of earlier
+    /// versions) keep the entries of wanted partitions; older per-partition records belong to the
+    /// partition they were read from.
     pub fn restore_record(
         &mut self,
         key: &[u8],
@@ -103,12 +130,33 @@ impl StatusStore {
         partition: i32,
         wanted: &std::collections::BTreeSet<i32>,
     ) {
-        if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
+        if key.starts_with(super::state::LEDGER_BATCH_KEY.as_bytes()) {
+            for entry in value.unwrap_or_default().chunks_exact(ENTRY_BYTES) {
+                let (fp, rest) = entry.split_at(16);
+                let (cp, rest) = rest.split_at(4);
+                let (rank, at) = rest.split_at(1);
+                let (Ok(fp), Ok(cp), Ok(at)) = (
+                    <[u8; 16]>::try_from(fp),
+                    <[u8; 4]>::try_from(cp),
+                    <[u8; 8]>::try_from(at),
+                ) else {
+                    continue;
+                };
+                let owner = i32::from_be_bytes(cp);
+                if wanted.contains(&owner) {
+                    self.set(
+                        u128::from_be_bytes(fp),
+                        owner,
+                        Current::new(rank[0], i64::from_be_bytes(at)),
+                    );
+                }
+            }
+        } else if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
             let map: HashMap<String, (i32, Current)> =
                 value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
-            for (order, (owner, current)) in map {
+            for (lifecycle, (owner, current)) in map {
                 if wanted.contains(&owner) {
-                    self.set(order, owner, current);
+                    self.set(fingerprint(&lifecycle), owner, current);
                 }
             }
         } else if wanted.contains(&partition) {
@@ -116,21 +164,21 @@ impl StatusStore {
         }
     }
 
-    /// Applies one changelog record: a batch (`batch:` key, JSON map order → current) or a
-    /// single order (key = order id).
+    /// Applies one record of the first changelog format: a batch (`batch:` key, JSON map
+    /// order → current) or a single order (key = order id).
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32) {
         if key.starts_with(b"batch:") {
             let map: HashMap<String, Current> = value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
             for (order, current) in map {
-                self.set(order, partition, current);
+                self.set(fingerprint(&order), partition, current);
             }
             return;
         }
-        let order = String::from_utf8_lossy(key).into_owned();
+        let order = fingerprint(&String::from_utf8_lossy(key));
         match value.and_then(|v| serde_json::from_slice::<Current>(v).ok()) {
             Some(c) => self.set(order, partition, c),
             None => {
-                self.orders.remove(&order);
+                self.lifecycles.remove(&order);
             }
         }
     }
@@ -185,5 +233,35 @@ mod tests {
         let back = reservation_rank(ReservationStatus::BackOrdered);
         assert_eq!(back, reservation_rank(ReservationStatus::Allocated));
         assert!(reservation_rank(ReservationStatus::Rejected) > back);
+    }
+
+    #[test]
+    fn packed_batches_and_earlier_json_batches_restore_the_same_ledger() {
+        let wanted: std::collections::BTreeSet<i32> = [0, 2].into_iter().collect();
+        let entries: FingerprintMap<(i32, Current)> = [
+            (fingerprint("801A"), (0, at(Shipped, 5))),
+            (fingerprint("return:500B"), (1, Current::new(2, 6))),
+            (fingerprint("801C"), (2, at(CreditHold, -7))),
+        ]
+        .into_iter()
+        .collect();
+        let mut packed = StatusStore::default();
+        let key = format!("{}t-0-0", crate::runtime::state::LEDGER_BATCH_KEY);
+        let value = StatusStore::encode_batch(entries.iter());
+        assert_eq!(value.len(), 3 * ENTRY_BYTES);
+        packed.restore_record(key.as_bytes(), Some(&value), 0, &wanted);
+        assert_eq!(packed.current(&fingerprint("801A")), Some(at(Shipped, 5)));
+        assert_eq!(packed.current(&fingerprint("801C")), Some(at(CreditHold, -7)));
+        assert_eq!(
+            packed.current(&fingerprint("return:500B")),
+            None,
+            "partition 1 is not wanted"
+        );
+
+        let mut json = StatusStore::default();
+        let old = serde_json::json!({"801A": [0, at(Shipped, 5)], "return:500B": [1, {"rank": 2, "status_at": 6}], "801C": [2, at(CreditHold, -7)]});
+        let key = format!("{}t-0-0", crate::runtime::state::BATCH_KEY);
+        json.restore_record(key.as_bytes(), Some(old.to_string().as_bytes()), 0, &wanted);
+        assert_eq!(json.lifecycles, packed.lifecycles);
     }
 }

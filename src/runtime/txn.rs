@@ -1,14 +1,19 @@
-//! Sending a batch inside one Kafka transaction without waiting for each record.
+//! Sending a batch inside one Kafka transaction without waiting for each record, and ending it.
 //!
-//! Owns: enqueueing records with headers, back-pressure on a full producer queue, and awaiting
-//! every delivery before the commit. Must not: begin, commit or abort (the worker decides).
+//! Owns: enqueueing records with headers, back-pressure on a full producer queue, awaiting every
+//! delivery, and the commit sequence (deliveries and input offsets, then the commit). Must not:
+//! decide when a transaction begins, commits or aborts (the worker does).
 
 use std::time::Duration;
 
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
+
+use super::clients::off_thread;
 
 pub struct Outbox<'p> {
     /// None: records are captured in memory instead (`syncline test`).
@@ -106,8 +111,15 @@ impl<'p> Outbox<'p> {
         }
     }
 
-    /// Waits for every delivery report; the first failure fails the batch.
+    /// Sends what is queued at once and waits for every delivery report; the first failure
+    /// fails the batch.
     pub async fn flush(&mut self) -> Result<(), KafkaError> {
+        if let Some(producer) = self.producer
+            && !self.inflight.is_empty()
+        {
+            let producer = producer.clone();
+            off_thread(move || send_queued_now(&producer, FLUSH_TIMEOUT)).await?;
+        }
         let mut first_error = None;
         for f in self.inflight.drain(..) {
             match f.await {
@@ -122,4 +134,47 @@ impl<'p> Outbox<'p> {
         }
         first_error.map_or(Ok(()), Err)
     }
+}
+
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends every queued record now and blocks until all are delivered (or `timeout`).
+///
+/// Why not `Producer::flush`: rdkafka's wrapper calls librdkafka's flush with a zero timeout and
+/// then sleeps in 100 ms polls, and librdkafka ignores `linger.ms` only while its flush call
+/// lasts. A transaction's batch is complete when this is called, so lingering only adds latency:
+/// awaiting the delivery futures alone waited out the linger on every batch.
+fn send_queued_now(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError> {
+    let millis = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the handle is live for as long as `producer` is borrowed; rd_kafka_flush is
+    // thread-safe. The producer's own polling thread serves the delivery reports it waits for.
+    let err = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), millis) };
+    match err {
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR => Ok(()),
+        e => Err(KafkaError::Flush(e.into())),
+    }
+}
+
+/// Ends the open transaction: every record of `outbox` delivered and the input `offsets` (if any)
+/// added, concurrently, then the commit. Any failure leaves the transaction to abort.
+pub async fn commit(
+    producer: &FutureProducer,
+    mut outbox: Outbox<'_>,
+    offsets: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
+    timeout: Duration,
+) -> Result<(), KafkaError> {
+    let add_offsets = async {
+        match offsets {
+            Some((tpl, group)) => {
+                let p = producer.clone();
+                off_thread(move || p.send_offsets_to_transaction(&tpl, &group, timeout)).await
+            }
+            None => Ok(()),
+        }
+    };
+    let (delivered, added) = tokio::join!(outbox.flush(), add_offsets);
+    delivered?;
+    added?;
+    let p = producer.clone();
+    off_thread(move || p.commit_transaction(timeout)).await
 }

@@ -30,7 +30,7 @@ use super::clients;
 use super::parking::ParkedEntry;
 use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, classify, held_key, send};
 use super::state;
-use super::txn::Outbox;
+use super::txn::{self, Outbox};
 use super::xref_feed::Xref;
 
 /// The span of one record; the pipeline fills in the correlation id once the transform knows it.
@@ -525,16 +525,9 @@ impl Worker {
         // Deliveries, offsets and the commit wait on the broker; meanwhile the next batch is
         // collected and prepared on this task.
         let committer = self.producer.clone();
-        let send_offsets = redrive.is_none();
+        let offsets = redrive.is_none().then_some((tpl, group));
         let finish = async move {
-            outbox.flush().await.map_err(classify)?;
-            if send_offsets {
-                let producer = committer.clone();
-                clients::off_thread(move || producer.send_offsets_to_transaction(&tpl, &group, KAFKA_TIMEOUT))
-                    .await
-                    .map_err(classify)?;
-            }
-            clients::off_thread(move || committer.commit_transaction(KAFKA_TIMEOUT))
+            txn::commit(&committer, outbox, offsets, KAFKA_TIMEOUT)
                 .await
                 .map_err(classify)?;
             Ok::<i64, BatchError>(chrono::Utc::now().timestamp_millis())

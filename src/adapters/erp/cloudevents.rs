@@ -3,6 +3,7 @@
 //!
 //! Owns: detecting the mode and reading the required attributes. Must not: interpret `type`.
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::adapters::{RawRecord, json};
@@ -23,38 +24,68 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<CloudEvent, Failure> {
     if raw.header("ce_specversion").is_some() {
         return binary(raw);
     }
-    let v = json::parse_payload(raw.payload)?;
-    if !v.is_object() {
-        return Err(Failure::poison("NOT_A_CLOUDEVENT", "payload is JSON but not an object"));
-    }
-    if json::get(&v, "specversion").is_none() {
+    let e = structured(raw.payload)?;
+    let Some(specversion) = e.specversion.as_ref().filter(|v| !v.is_null()) else {
         return Err(Failure::poison(
             "NOT_A_CLOUDEVENT",
             "neither a `specversion` attribute (structured mode) nor a `ce_specversion` header (binary mode)",
         ));
-    }
-    check_version(&json::req_str(&v, "specversion")?)?;
-    let data = match (json::get(&v, "data"), json::get(&v, "data_base64")) {
-        (Some(d), _) => d.clone(),
-        (None, Some(_)) => {
+    };
+    let required = |v: Option<&Value>, name: &str| json::text(v, name)?.ok_or_else(|| json::missing(name));
+    check_version(&required(Some(specversion), "specversion")?)?;
+    let data = match (e.data.filter(|d| !d.is_null()), &e.data_base64) {
+        (Some(d), _) => d,
+        (None, Some(b)) if !b.is_null() => {
             return Err(Failure::poison(
                 "UNSUPPORTED_DATA",
                 "`data_base64` events are not JSON business events",
             ));
         }
-        (None, None) => Value::Null,
+        (None, _) => Value::Null,
+    };
+    let time_ms = match e.time.as_ref().filter(|t| !t.is_null()) {
+        Some(t) => Some(
+            crate::adapters::time::instant(t)
+                .map_err(|err| Failure::poison("INVALID_TIMESTAMP", format!("field `time`: {err}")))?,
+        ),
+        None => None,
     };
     Ok(CloudEvent {
-        id: json::req_str(&v, "id")?,
-        source: json::req_str(&v, "source")?,
-        event_type: json::req_str(&v, "type")?,
-        time_ms: json::get(&v, "time")
-            .map(|_| json::req_instant(&v, "time"))
-            .transpose()?,
-        subject: json::opt_str(&v, "subject")?,
+        id: required(e.id.as_ref(), "id")?,
+        source: required(e.source.as_ref(), "source")?,
+        event_type: required(e.event_type.as_ref(), "type")?,
+        time_ms,
+        subject: json::text(e.subject.as_ref(), "subject")?,
         data,
         binary_mode: false,
     })
+}
+
+/// The attributes of a structured-mode event that syncline reads. Deserializing into this instead
+/// of a `Value` skips the other attributes unbuilt and moves `data` out instead of copying it:
+/// the envelope was a third of the cost of reading an ERP event.
+#[derive(Deserialize)]
+struct Structured {
+    specversion: Option<Value>,
+    id: Option<Value>,
+    source: Option<Value>,
+    #[serde(rename = "type")]
+    event_type: Option<Value>,
+    time: Option<Value>,
+    subject: Option<Value>,
+    data: Option<Value>,
+    data_base64: Option<Value>,
+}
+
+fn structured(payload: Option<&[u8]>) -> Result<Structured, Failure> {
+    let is_object = payload.is_some_and(|p| p.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+    if !is_object {
+        // Not an object: say whether it is JSON at all (the payload checks name what is wrong).
+        json::parse_payload(payload)?;
+        return Err(Failure::poison("NOT_A_CLOUDEVENT", "payload is JSON but not an object"));
+    }
+    let text = json::payload_text(payload)?;
+    serde_json::from_str(text).map_err(|e| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}")))
 }
 
 fn binary(raw: &RawRecord<'_>) -> Result<CloudEvent, Failure> {
