@@ -135,9 +135,9 @@ impl DedupeStore {
     }
 
     /// Applies a changelog record read back for the changelog partitions in `wanted`. A
-    /// `batch2:` record holds entries of several partitions, each tagged with its own (28 bytes:
-    /// fingerprint, expiry, partition); older records belong to the partition they were read
-    /// from.
+    /// `state3:` record (its idempotency part) or a `batch2:` record holds entries of several
+    /// partitions, each tagged with its own (28 bytes: fingerprint, expiry, partition); older
+    /// records belong to the partition they were read from.
     pub fn restore_record(
         &mut self,
         key: &[u8],
@@ -146,21 +146,28 @@ impl DedupeStore {
         now_ms: i64,
         wanted: &std::collections::BTreeSet<i32>,
     ) {
-        if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
-            for entry in value.unwrap_or_default().chunks_exact(28) {
-                let (fp, rest) = entry.split_at(16);
-                let (expiry, owner) = rest.split_at(8);
-                let owner = i32::from_be_bytes(owner.try_into().unwrap_or_default());
-                if wanted.contains(&owner) {
-                    self.apply_changelog(fp, Some(expiry), owner, now_ms);
-                }
-            }
+        if key.starts_with(super::state::STATE_BATCH_KEY.as_bytes()) {
+            let (entries, _) = super::state::split_batch(value.unwrap_or_default());
+            self.restore_entries(entries, now_ms, wanted);
+        } else if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
+            self.restore_entries(value.unwrap_or_default(), now_ms, wanted);
         } else if wanted.contains(&partition) {
             self.apply_changelog(key, value, partition, now_ms);
         }
     }
 
-    /// One batch's fingerprints as a `batch2:` changelog value.
+    fn restore_entries(&mut self, entries: &[u8], now_ms: i64, wanted: &std::collections::BTreeSet<i32>) {
+        for entry in entries.chunks_exact(28) {
+            let (fp, rest) = entry.split_at(16);
+            let (expiry, owner) = rest.split_at(8);
+            let owner = i32::from_be_bytes(owner.try_into().unwrap_or_default());
+            if wanted.contains(&owner) {
+                self.apply_changelog(fp, Some(expiry), owner, now_ms);
+            }
+        }
+    }
+
+    /// One batch's fingerprints, packed as the idempotency part of a `state3:` record.
     pub fn encode_batch<'a>(entries: impl Iterator<Item = (&'a Fingerprint, &'a (i32, i64))>) -> Vec<u8> {
         let mut buf = Vec::new();
         for (fp, (cp, expires_at)) in entries {
@@ -174,7 +181,7 @@ impl DedupeStore {
     /// Applies one changelog record: a batch (value = packed 16-byte fingerprint + 8-byte expiry
     /// entries), or a single entry (key = fingerprint, value = expiry; None = tombstone).
     pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
-        if key.starts_with(b"batch:") {
+        if key.starts_with(super::state::BATCH_KEY_V1.as_bytes()) {
             for entry in value.unwrap_or_default().chunks_exact(24) {
                 let (fp, expiry) = entry.split_at(16);
                 self.apply_changelog(fp, Some(expiry), partition, now_ms);
@@ -215,6 +222,12 @@ mod tests {
             s.contains(2, 100),
             "partition 2 is, whichever changelog partition held it"
         );
+        // The same entries as the idempotency part of a transaction's state record.
+        let framed = crate::runtime::state::frame_batch(&value, &[7; 29]);
+        let mut s = DedupeStore::new(1000, 10);
+        let key = format!("{}t-0-0", crate::runtime::state::STATE_BATCH_KEY);
+        s.restore_record(key.as_bytes(), Some(&framed), 1, 100, &[2].into_iter().collect());
+        assert!(!s.contains(1, 100) && s.contains(2, 100) && s.len() == 1);
     }
 
     #[test]

@@ -212,6 +212,8 @@ pub(crate) struct Pending {
     pub(crate) duplicates: u64,
     pub(crate) held_count: u64,
     pub(crate) statuses: FingerprintMap<(i32, status::Current)>,
+    /// The transaction carries a ledger snapshot.
+    pub(crate) snapshot: bool,
     pub(crate) stale: u64,
     pub(crate) parked: u64,
     /// Parked-store changes in order (None = re-driven, removed).
@@ -519,23 +521,30 @@ impl Pipeline {
         Ok(true)
     }
 
-    /// Writes what a batch added to the idempotency store and the status ledger: one changelog
-    /// record per store for the whole batch (entries packed, 28 and 29 bytes, each tagged with its
-    /// partition), instead of one record per input. Called once per batch, inside its transaction.
+    /// Writes what a batch added to the idempotency store and the status ledger as one state
+    /// record (entries packed, 28 and 29 bytes, each tagged with its partition) in the
+    /// idempotency changelog, instead of one record per input or per store; and, once a
+    /// `status::SNAPSHOT_INTERVAL`, the ledger's changes since the last snapshot to the ledger's
+    /// own changelog. Called once per batch, inside its transaction.
     pub(crate) async fn flush_state(
         &self,
         batch_id: &str,
         outbox: &mut Outbox<'_>,
-        pending: &Pending,
+        pending: &mut Pending,
     ) -> Result<(), BatchError> {
-        // One record per store for the whole batch, whatever partitions its records came from,
-        // each entry tagged with its partition: every changelog partition a transaction touches
-        // costs the commit a marker and the broker a write (one per input partition per store
-        // made the changelogs a quarter of the batch time).
-        let key = format!("{}{batch_id}", super::state::BATCH_KEY);
         // Written to the lowest of the batch's partitions; entries carry their own.
-        if let Some(cp) = pending.fingerprints.values().map(|(cp, _)| *cp).min() {
-            let value = DedupeStore::encode_batch(pending.fingerprints.iter());
+        let lowest = pending
+            .fingerprints
+            .values()
+            .map(|(cp, _)| *cp)
+            .chain(pending.statuses.values().map(|(cp, _)| *cp))
+            .min();
+        if let Some(cp) = lowest {
+            let key = format!("{}{batch_id}", super::state::STATE_BATCH_KEY);
+            let value = super::state::frame_batch(
+                &DedupeStore::encode_batch(pending.fingerprints.iter()),
+                &StatusStore::encode_batch(pending.statuses.iter()),
+            );
             send(
                 outbox,
                 &self.dedupe_topic,
@@ -546,18 +555,19 @@ impl Pipeline {
             )
             .await?;
         }
-        if let Some(cp) = pending.statuses.values().map(|(cp, _)| *cp).min() {
+        if let Some(value) = self.statuses.snapshot_due(&pending.statuses) {
             let key = format!("{}{batch_id}", super::state::LEDGER_BATCH_KEY);
-            let value = StatusStore::encode_batch(pending.statuses.iter());
+            // Snapshots hold entries of every partition: any partition of the changelog will do.
             send(
                 outbox,
                 &self.status_changelog,
-                Some(cp),
+                Some(0),
                 Some(key.as_bytes()),
                 Some(&value),
                 &[],
             )
             .await?;
+            pending.snapshot = true;
         }
         Ok(())
     }
@@ -706,6 +716,9 @@ impl Pipeline {
         }
         for (order, (cp, current)) in pending.statuses {
             self.statuses.set(order, cp, current);
+        }
+        if pending.snapshot {
+            self.statuses.snapshotted();
         }
         for (coord, change) in pending.parked_changes {
             match change {

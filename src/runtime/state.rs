@@ -1,8 +1,9 @@
 //! State changelogs: compacted topics, written in the worker's transactions, read back on
 //! partition assignment.
 //!
-//! Owns: changelog topic names, their creation, and restoring one partition's records. Must not:
-//! interpret keys or values (the stores do).
+//! Owns: changelog topic names, their creation, restoring one partition's records, and the framing
+//! of the record that carries two stores' entries. Must not: interpret the entries (the stores
+//! do).
 
 use std::time::Duration;
 
@@ -61,13 +62,44 @@ pub async fn restore(
         .collect())
 }
 
+/// Key prefix of the first batch records: one per store and input partition.
+pub const BATCH_KEY_V1: &str = "batch:";
+
 /// Key prefix of the changelog records that carry one batch's idempotency or ledger state for
 /// several input partitions, each entry tagged with its own.
 pub const BATCH_KEY: &str = "batch2:";
 
-/// Key prefix of the status ledger's batch records: packed fixed-size entries keyed by
+/// Key prefix of the status ledger's snapshot records: packed fixed-size entries keyed by
 /// fingerprint (ledgers written before read as `BATCH_KEY` JSON maps).
 pub const LEDGER_BATCH_KEY: &str = "ledger3:";
+
+/// Key prefix of the one state record a transaction writes (in the idempotency changelog): the
+/// batch's idempotency entries and its status-ledger entries, framed by [`frame_batch`]. One
+/// record instead of one per store: every partition a transaction touches costs the commit a
+/// marker and the broker a write.
+pub const STATE_BATCH_KEY: &str = "state3:";
+
+/// A `STATE_BATCH_KEY` value: the idempotency part's length (4 bytes, big-endian), that part,
+/// then the ledger part.
+pub fn frame_batch(dedupe: &[u8], ledger: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(4 + dedupe.len() + ledger.len());
+    buf.extend_from_slice(&(dedupe.len() as u32).to_be_bytes());
+    buf.extend_from_slice(dedupe);
+    buf.extend_from_slice(ledger);
+    buf
+}
+
+/// The (idempotency, ledger) parts of a `STATE_BATCH_KEY` value; empty parts if it is malformed.
+pub fn split_batch(value: &[u8]) -> (&[u8], &[u8]) {
+    let Some((len, rest)) = value.split_first_chunk::<4>() else {
+        return (&[], &[]);
+    };
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > rest.len() {
+        return (&[], &[]);
+    }
+    rest.split_at(len)
+}
 
 /// One changelog record read back.
 pub struct Restored {

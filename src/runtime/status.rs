@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -89,9 +90,26 @@ impl Current {
 /// One packed changelog entry: fingerprint, partition, rank, status time (big-endian).
 const ENTRY_BYTES: usize = 16 + 4 + 1 + 8;
 
-#[derive(Default)]
+/// How often the ledger's changes are written to its own changelog (`SNAPSHOT_INTERVAL`): in
+/// between they live in the transactions' state records, whose changelog keeps only the
+/// idempotency window; a snapshot carries them to the ledger's longer retention.
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
+
 pub struct StatusStore {
     lifecycles: FingerprintMap<(i32, Current)>,
+    /// Changes committed since the last snapshot.
+    unsnapshotted: FingerprintMap<(i32, Current)>,
+    last_snapshot: Instant,
+}
+
+impl Default for StatusStore {
+    fn default() -> Self {
+        Self {
+            lifecycles: FingerprintMap::default(),
+            unsnapshotted: FingerprintMap::default(),
+            last_snapshot: Instant::now(),
+        }
+    }
 }
 
 impl StatusStore {
@@ -99,15 +117,49 @@ impl StatusStore {
         self.lifecycles.get(key).map(|(_, c)| *c)
     }
 
+    /// A committed change (the worker decided it is newer).
     pub fn set(&mut self, key: Fingerprint, partition: i32, current: Current) {
         self.lifecycles.insert(key, (partition, current));
+        self.unsnapshotted.insert(key, (partition, current));
+    }
+
+    /// A change read back: the ledger only ever moves forward, so whichever record is read
+    /// first, the newer position wins.
+    fn restore(&mut self, key: Fingerprint, partition: i32, current: Current) {
+        let known = self.lifecycles.get(&key).map(|(_, c)| *c);
+        if known.is_none() || is_newer(known, current) {
+            self.lifecycles.insert(key, (partition, current));
+        }
     }
 
     pub fn drop_partition(&mut self, partition: i32) {
         self.lifecycles.retain(|_, (p, _)| *p != partition);
+        self.unsnapshotted.retain(|_, (p, _)| *p != partition);
     }
 
-    /// The value of one batch's changelog record (`state::LEDGER_BATCH_KEY`).
+    /// A snapshot record's value, if one is due: the changes since the last snapshot and the
+    /// batch's own `pending` ones.
+    pub fn snapshot_due(&self, pending: &FingerprintMap<(i32, Current)>) -> Option<Vec<u8>> {
+        if self.last_snapshot.elapsed() < SNAPSHOT_INTERVAL || (self.unsnapshotted.is_empty() && pending.is_empty()) {
+            return None;
+        }
+        let mut all = self.unsnapshotted.clone();
+        all.extend(pending.iter().map(|(k, v)| (*k, *v)));
+        Some(Self::encode_batch(all.iter()))
+    }
+
+    /// Whether changes wait for a snapshot that is due (an idle worker writes it on its own).
+    pub fn snapshot_waiting(&self) -> bool {
+        !self.unsnapshotted.is_empty() && self.last_snapshot.elapsed() >= SNAPSHOT_INTERVAL
+    }
+
+    /// The snapshot written by a transaction committed: its changes are in the ledger's changelog.
+    pub fn snapshotted(&mut self) {
+        self.unsnapshotted.clear();
+        self.last_snapshot = Instant::now();
+    }
+
+    /// Packed entries: a snapshot record's value, or the ledger part of a state record.
     pub fn encode_batch<'a>(entries: impl Iterator<Item = (&'a Fingerprint, &'a (i32, Current))>) -> Vec<u8> {
         let mut buf = Vec::new();
         for (key, (cp, c)) in entries {
@@ -119,10 +171,10 @@ impl StatusStore {
         buf
     }
 
-    /// Applies a changelog record read back for the changelog partitions in `wanted`. Batch
-    /// records (packed entries, or the JSON map lifecycle → [partition, current] of earlier
-    /// versions) keep the entries of wanted partitions; older per-partition records belong to the
-    /// partition they were read from.
+    /// Applies a changelog record read back (from either changelog) for the changelog
+    /// partitions in `wanted`. Batch records (a state record's ledger part, a snapshot, or the
+    /// JSON map lifecycle → [partition, current] of earlier versions) keep the entries of wanted
+    /// partitions; older per-partition records belong to the partition they were read from.
     pub fn restore_record(
         &mut self,
         key: &[u8],
@@ -130,55 +182,53 @@ impl StatusStore {
         partition: i32,
         wanted: &std::collections::BTreeSet<i32>,
     ) {
-        if key.starts_with(super::state::LEDGER_BATCH_KEY.as_bytes()) {
-            for entry in value.unwrap_or_default().chunks_exact(ENTRY_BYTES) {
-                let (fp, rest) = entry.split_at(16);
-                let (cp, rest) = rest.split_at(4);
-                let (rank, at) = rest.split_at(1);
-                let (Ok(fp), Ok(cp), Ok(at)) = (
-                    <[u8; 16]>::try_from(fp),
-                    <[u8; 4]>::try_from(cp),
-                    <[u8; 8]>::try_from(at),
-                ) else {
-                    continue;
-                };
-                let owner = i32::from_be_bytes(cp);
-                if wanted.contains(&owner) {
-                    self.set(
-                        u128::from_be_bytes(fp),
-                        owner,
-                        Current::new(rank[0], i64::from_be_bytes(at)),
-                    );
-                }
-            }
+        let value = value.unwrap_or_default();
+        if key.starts_with(super::state::STATE_BATCH_KEY.as_bytes()) {
+            let (_, entries) = super::state::split_batch(value);
+            self.restore_entries(entries, wanted);
+        } else if key.starts_with(super::state::LEDGER_BATCH_KEY.as_bytes()) {
+            self.restore_entries(value, wanted);
         } else if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
-            let map: HashMap<String, (i32, Current)> =
-                value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
+            let map: HashMap<String, (i32, Current)> = serde_json::from_slice(value).unwrap_or_default();
             for (lifecycle, (owner, current)) in map {
                 if wanted.contains(&owner) {
-                    self.set(fingerprint(&lifecycle), owner, current);
+                    self.restore(fingerprint(&lifecycle), owner, current);
+                }
+            }
+        } else if key.starts_with(super::state::BATCH_KEY_V1.as_bytes()) {
+            if wanted.contains(&partition) {
+                let map: HashMap<String, Current> = serde_json::from_slice(value).unwrap_or_default();
+                for (order, current) in map {
+                    self.restore(fingerprint(&order), partition, current);
                 }
             }
         } else if wanted.contains(&partition) {
-            self.apply_changelog(key, value, partition);
+            // The first format: one record per order, keyed by its id.
+            if let Ok(c) = serde_json::from_slice::<Current>(value) {
+                self.restore(fingerprint(&String::from_utf8_lossy(key)), partition, c);
+            }
         }
     }
 
-    /// Applies one record of the first changelog format: a batch (`batch:` key, JSON map
-    /// order → current) or a single order (key = order id).
-    pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32) {
-        if key.starts_with(b"batch:") {
-            let map: HashMap<String, Current> = value.and_then(|v| serde_json::from_slice(v).ok()).unwrap_or_default();
-            for (order, current) in map {
-                self.set(fingerprint(&order), partition, current);
-            }
-            return;
-        }
-        let order = fingerprint(&String::from_utf8_lossy(key));
-        match value.and_then(|v| serde_json::from_slice::<Current>(v).ok()) {
-            Some(c) => self.set(order, partition, c),
-            None => {
-                self.lifecycles.remove(&order);
+    fn restore_entries(&mut self, entries: &[u8], wanted: &std::collections::BTreeSet<i32>) {
+        for entry in entries.chunks_exact(ENTRY_BYTES) {
+            let (fp, rest) = entry.split_at(16);
+            let (cp, rest) = rest.split_at(4);
+            let (rank, at) = rest.split_at(1);
+            let (Ok(fp), Ok(cp), Ok(at)) = (
+                <[u8; 16]>::try_from(fp),
+                <[u8; 4]>::try_from(cp),
+                <[u8; 8]>::try_from(at),
+            ) else {
+                continue;
+            };
+            let owner = i32::from_be_bytes(cp);
+            if wanted.contains(&owner) {
+                self.restore(
+                    u128::from_be_bytes(fp),
+                    owner,
+                    Current::new(rank[0], i64::from_be_bytes(at)),
+                );
             }
         }
     }
@@ -263,5 +313,49 @@ mod tests {
         let key = format!("{}t-0-0", crate::runtime::state::BATCH_KEY);
         json.restore_record(key.as_bytes(), Some(old.to_string().as_bytes()), 0, &wanted);
         assert_eq!(json.lifecycles, packed.lifecycles);
+    }
+
+    #[test]
+    fn state_records_and_snapshots_restore_the_newest_position_in_any_order() {
+        let wanted: std::collections::BTreeSet<i32> = [0].into_iter().collect();
+        let older: FingerprintMap<(i32, Current)> = [(fingerprint("801A"), (0, at(Accepted, 1)))].into_iter().collect();
+        let newer: FingerprintMap<(i32, Current)> = [(fingerprint("801A"), (0, at(Shipped, 2)))].into_iter().collect();
+        let state_key = format!("{}t-0-9", crate::runtime::state::STATE_BATCH_KEY);
+        let snapshot_key = format!("{}t-0-5", crate::runtime::state::LEDGER_BATCH_KEY);
+        // A snapshot (ledger changelog) newer than a state record still in the idempotency window.
+        let state_value = crate::runtime::state::frame_batch(&[1; 28], &StatusStore::encode_batch(older.iter()));
+        let snapshot_value = StatusStore::encode_batch(newer.iter());
+        for order in [[&state_key, &snapshot_key], [&snapshot_key, &state_key]] {
+            let mut s = StatusStore::default();
+            for key in order {
+                let value = if key == &state_key {
+                    &state_value
+                } else {
+                    &snapshot_value
+                };
+                s.restore_record(key.as_bytes(), Some(value), 0, &wanted);
+            }
+            assert_eq!(s.current(&fingerprint("801A")), Some(at(Shipped, 2)));
+        }
+    }
+
+    #[test]
+    fn a_snapshot_carries_every_change_since_the_last_one() {
+        let mut s = StatusStore::default();
+        let pending: FingerprintMap<(i32, Current)> =
+            [(fingerprint("801B"), (1, at(Accepted, 3)))].into_iter().collect();
+        assert_eq!(s.snapshot_due(&pending), None, "not due yet");
+        s.set(fingerprint("801A"), 0, at(Shipped, 2));
+        s.last_snapshot = Instant::now() - SNAPSHOT_INTERVAL;
+        assert!(s.snapshot_waiting());
+        let value = s.snapshot_due(&pending).unwrap();
+        assert_eq!(value.len(), 2 * ENTRY_BYTES);
+        s.snapshotted();
+        assert!(!s.snapshot_waiting());
+        assert_eq!(
+            s.current(&fingerprint("801A")),
+            Some(at(Shipped, 2)),
+            "the ledger itself stays"
+        );
     }
 }

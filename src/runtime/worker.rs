@@ -287,6 +287,7 @@ impl Worker {
                         break self.stopped(&name);
                     };
                     if batch.is_empty() {
+                        self.snapshot_when_idle().await;
                         continue;
                     }
                     let prepared = self.prepare(&batch).await;
@@ -519,7 +520,7 @@ impl Worker {
             .map(|m| format!("{}-{}-{}", m.topic(), m.partition(), m.offset()))
             .unwrap_or_default();
         self.p
-            .flush_state(&batch_id, &mut outbox, &pending)
+            .flush_state(&batch_id, &mut outbox, &mut pending)
             .await
             .map_err(nothing)?;
         // Deliveries, offsets and the commit wait on the broker; meanwhile the next batch is
@@ -551,6 +552,21 @@ impl Worker {
         }
         self.p.apply(pending);
         Ok(ahead)
+    }
+
+    /// With no input flowing, ledger changes still reach the ledger's changelog within a
+    /// snapshot interval: the state records holding them meanwhile expire with the idempotency
+    /// window. A transaction with no records carries the snapshot; a failure waits for the next
+    /// idle moment.
+    async fn snapshot_when_idle(&mut self) {
+        if !self.p.statuses.snapshot_waiting() {
+            return;
+        }
+        if let Err((e, _)) = self.commit_batch(&[], None, Vec::new(), None).await {
+            warn!(worker = %self.p.settings.name, "ledger snapshot aborted, will retry: {e:?}");
+            let _ = self.abort().await;
+            self.count_txn("aborted");
+        }
     }
 
     /// The next batch, collected and prepared while the current one commits.
@@ -720,10 +736,16 @@ impl Worker {
             state::restore(&self.kafka, &self.p.status_changelog, &all, KAFKA_TIMEOUT),
         )
         .map_err(classify)?;
+        // The idempotency changelog's state records carry the ledger's latest changes too.
         for r in &dedupe {
             self.p
                 .dedupe
                 .restore_record(&r.key, r.value.as_deref(), r.partition, now, &needed);
+            if r.key.starts_with(state::STATE_BATCH_KEY.as_bytes()) {
+                self.p
+                    .statuses
+                    .restore_record(&r.key, r.value.as_deref(), r.partition, &needed);
+            }
         }
         for r in &held {
             self.p.held.apply_changelog(&r.key, r.value.as_deref(), r.partition);
