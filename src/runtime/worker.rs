@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, Producer};
@@ -461,72 +461,18 @@ impl Worker {
         let producer = self.producer.clone();
         let mut outbox = Outbox::new(&producer);
         let mut pending = Pending::default();
-        let processing = self
-            .p
-            .metrics
-            .processing_seconds
-            .with_label_values(&[&self.p.settings.name]);
-        let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
-        let mut prepared = prepared.into_iter();
-        for m in batch {
-            let ahead = prepared.next();
-            // A re-driven record leaves its parked entry in the same transaction.
-            if let Some(entries) = redrive {
-                let coord = (m.topic().to_string(), m.partition(), m.offset());
-                if let Some(e) = entries.iter().find(|e| e.coordinates() == coord) {
-                    let cp = e.partition % self.p.changelog_partitions;
-                    send(
-                        &mut outbox,
-                        &self.p.parked_changelog,
-                        Some(cp),
-                        Some(&e.changelog_key()),
-                        None,
-                        &[],
-                    )
-                    .await
-                    .map_err(nothing)?;
-                    pending.parked_changes.push((coord, None));
-                    pending.redriven += 1;
-                }
-            }
-            let started = Instant::now();
-            self.p
-                .process(m, now, redrive.is_some(), ahead, &mut outbox, &mut pending)
-                .instrument(record_span(m))
-                .await
-                .map_err(nothing)?;
-            processing.observe(started.elapsed().as_secs_f64());
-            // Re-driven records were consumed long ago: their offsets are not this batch's.
-            if redrive.is_none() {
-                let next = offsets.entry((m.topic().to_string(), m.partition())).or_insert(0);
-                *next = (*next).max(m.offset() + 1);
-            }
-        }
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in &offsets {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .map_err(|e| nothing(classify(e)))?;
-        }
-        let group = self
-            .consumer
-            .group_metadata()
-            .ok_or_else(|| BatchError::Retry {
-                code: "NO_GROUP".into(),
-                message: "consumer has no group metadata yet".into(),
-            })
-            .map_err(nothing)?;
-        let batch_id = batch
-            .first()
-            .map(|m| format!("{}-{}-{}", m.topic(), m.partition(), m.offset()))
-            .unwrap_or_default();
-        self.p
-            .flush_state(&batch_id, &mut outbox, &mut pending)
+        self.process_batch(batch, redrive, prepared, now, &mut outbox, &mut pending)
             .await
             .map_err(nothing)?;
+        // Re-driven records were consumed long ago: no offsets. (Adding the offsets at the start
+        // of the transaction, while the records are processed, measured a third slower.)
+        let offsets = match redrive {
+            None if !batch.is_empty() => Some(self.next_offsets(batch).map_err(nothing)?),
+            _ => None,
+        };
         // Deliveries, offsets and the commit wait on the broker; meanwhile the next batch is
         // collected and prepared on this task.
         let committer = self.producer.clone();
-        let offsets = redrive.is_none().then_some((tpl, group));
         let finish = async move {
             txn::commit(&committer, outbox, offsets, KAFKA_TIMEOUT)
                 .await
@@ -567,6 +513,76 @@ impl Worker {
             let _ = self.abort().await;
             self.count_txn("aborted");
         }
+    }
+
+    /// Decides and sends every record of `batch` into the open transaction, then its state record.
+    async fn process_batch(
+        &mut self,
+        batch: &[OwnedMessage],
+        redrive: Option<&[ParkedEntry]>,
+        prepared: Vec<Prepared>,
+        now: i64,
+        outbox: &mut Outbox<'_>,
+        pending: &mut Pending,
+    ) -> Result<(), BatchError> {
+        let processing = self
+            .p
+            .metrics
+            .processing_seconds
+            .with_label_values(&[&self.p.settings.name]);
+        let mut prepared = prepared.into_iter();
+        for m in batch {
+            let ahead = prepared.next();
+            // A re-driven record leaves its parked entry in the same transaction.
+            if let Some(entries) = redrive {
+                let coord = (m.topic().to_string(), m.partition(), m.offset());
+                if let Some(e) = entries.iter().find(|e| e.coordinates() == coord) {
+                    let cp = e.partition % self.p.changelog_partitions;
+                    send(
+                        outbox,
+                        &self.p.parked_changelog,
+                        Some(cp),
+                        Some(&e.changelog_key()),
+                        None,
+                        &[],
+                    )
+                    .await?;
+                    pending.parked_changes.push((coord, None));
+                    pending.redriven += 1;
+                }
+            }
+            let started = Instant::now();
+            self.p
+                .process(m, now, redrive.is_some(), ahead, outbox, pending)
+                .instrument(record_span(m))
+                .await?;
+            processing.observe(started.elapsed().as_secs_f64());
+        }
+        let batch_id = batch
+            .first()
+            .map(|m| format!("{}-{}-{}", m.topic(), m.partition(), m.offset()))
+            .unwrap_or_default();
+        self.p.flush_state(&batch_id, outbox, pending).await?;
+        Ok(())
+    }
+
+    /// The offsets to commit with `batch` (each partition's next record) and the group they are for.
+    fn next_offsets(&self, batch: &[OwnedMessage]) -> Result<(TopicPartitionList, ConsumerGroupMetadata), BatchError> {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for m in batch {
+            let o = next.entry((m.topic(), m.partition())).or_insert(0);
+            *o = (*o).max(m.offset() + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+                .map_err(classify)?;
+        }
+        let group = self.consumer.group_metadata().ok_or_else(|| BatchError::Retry {
+            code: "NO_GROUP".into(),
+            message: "consumer has no group metadata yet".into(),
+        })?;
+        Ok((tpl, group))
     }
 
     /// The next batch, collected and prepared while the current one commits.
