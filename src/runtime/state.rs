@@ -107,3 +107,25 @@ pub struct Restored {
     pub key: Vec<u8>,
     pub value: Option<Vec<u8>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_framed_batch_splits_back_and_a_malformed_one_yields_nothing() {
+        let value = frame_batch(&[1; 28], &[2; 29]);
+        assert_eq!(split_batch(&value), (&[1u8; 28][..], &[2u8; 29][..]));
+        assert_eq!(
+            split_batch(&[0, 0]),
+            (&[][..], &[][..]),
+            "shorter than its length prefix"
+        );
+        assert_eq!(
+            split_batch(&[0, 0, 0, 9, 1]),
+            (&[][..], &[][..]),
+            "a part longer than the value"
+        );
+        assert_eq!(split_batch(&frame_batch(&[], &[3; 29])).1.len(), 29);
+    }
+}
