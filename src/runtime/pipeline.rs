@@ -226,9 +226,8 @@ pub(crate) struct Pending {
 /// A worker's transform, outputs and state: everything but the Kafka clients.
 pub struct Pipeline {
     pub(crate) settings: Settings,
-    pub(crate) transform: Box<dyn Transform>,
-    pub(crate) codec: Arc<Codec>,
-    pub(crate) outputs: HashMap<String, Output>,
+    /// Transform and encoding, shared with the tasks that prepare records ahead.
+    pub(crate) prep: Preparer,
     pub(crate) dedupe: DedupeStore,
     pub(crate) held: HeldKeys,
     pub(crate) parked: ParkedStore,
@@ -242,6 +241,60 @@ pub struct Pipeline {
     pub(crate) status_changelog: String,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) xref: Xref,
+}
+
+/// What preparing a record ahead needs, all of it shared: it runs on other tasks while the
+/// pipeline's state is in use.
+#[derive(Clone)]
+pub(crate) struct Preparer {
+    transform: Arc<dyn Transform>,
+    codec: Arc<Codec>,
+    outputs: Arc<HashMap<String, Output>>,
+    xref: Xref,
+}
+
+impl Preparer {
+    /// Transforms and encodes `m` without touching state (see [`Prepared`]).
+    pub(crate) async fn prepare(&self, m: &OwnedMessage, now: i64) -> Prepared {
+        let headers = headers_of(m);
+        let raw = raw_record(m, &headers);
+        let applied = self.apply_transform(&raw, now);
+        let mut encoded = Vec::new();
+        let mut gates = Vec::new();
+        if let Ok(t) = &applied {
+            for e in &t.outputs {
+                gates.push(status::gate(&e.record));
+                let mut bytes = None;
+                if let Some(out) = self.outputs.get(e.output)
+                    && let Ok(topic) = out.topic_for(&e.record)
+                    && let Ok(b) = self.codec.encode_record(topic, &out.schema, &e.record).await
+                {
+                    bytes = Some((topic.to_string(), b));
+                }
+                encoded.push(bytes);
+            }
+        }
+        let fingerprint = applied.as_ref().ok().map(|t| dedupe::fingerprint(&t.idempotency_key));
+        Prepared {
+            headers,
+            applied,
+            fingerprint,
+            encoded,
+            gates,
+        }
+    }
+
+    pub(crate) fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
+        // Held only while the (synchronous) transform runs, never across an await.
+        let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.transform.apply(
+            raw,
+            &Context {
+                now_ms: now,
+                xref: &*table,
+            },
+        )
+    }
 }
 
 impl Pipeline {
@@ -277,9 +330,12 @@ impl Pipeline {
             parked_changelog: super::state::changelog_topic(&w.name, STORES[2]),
             status_changelog: super::state::changelog_topic(&w.name, STORES[3]),
             settings,
-            transform,
-            codec,
-            outputs,
+            prep: Preparer {
+                transform: Arc::from(transform),
+                codec,
+                outputs: Arc::new(outputs),
+                xref: xref.clone(),
+            },
             dedupe,
             held: HeldKeys::default(),
             parked: ParkedStore::default(),
@@ -289,48 +345,6 @@ impl Pipeline {
             metrics,
             xref,
         })
-    }
-
-    /// Transforms and encodes `m` without touching state (see [`Prepared`]).
-    pub(crate) async fn prepare(&self, m: &OwnedMessage, now: i64) -> Prepared {
-        let headers = headers_of(m);
-        let raw = raw_record(m, &headers);
-        let applied = self.apply_transform(&raw, now);
-        let mut encoded = Vec::new();
-        let mut gates = Vec::new();
-        if let Ok(t) = &applied {
-            for e in &t.outputs {
-                gates.push(status::gate(&e.record));
-                let mut bytes = None;
-                if let Some(out) = self.outputs.get(e.output)
-                    && let Ok(topic) = out.topic_for(&e.record)
-                    && let Ok(b) = self.codec.encode_record(topic, &out.schema, &e.record).await
-                {
-                    bytes = Some((topic.to_string(), b));
-                }
-                encoded.push(bytes);
-            }
-        }
-        let fingerprint = applied.as_ref().ok().map(|t| dedupe::fingerprint(&t.idempotency_key));
-        Prepared {
-            headers,
-            applied,
-            fingerprint,
-            encoded,
-            gates,
-        }
-    }
-
-    fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
-        // Held only while the (synchronous) transform runs, never across an await.
-        let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.transform.apply(
-            raw,
-            &Context {
-                now_ms: now,
-                xref: &*table,
-            },
-        )
     }
 
     pub(crate) async fn process(
@@ -419,7 +433,7 @@ impl Pipeline {
             Some(p) if !matches!(&p.applied, Err(f) if f.class == ErrorClass::MissingMasterData) => {
                 (p.applied, p.fingerprint, p.encoded, p.gates)
             }
-            _ => (self.apply_transform(raw, now), None, Vec::new(), Vec::new()),
+            _ => (self.prep.apply_transform(raw, now), None, Vec::new(), Vec::new()),
         };
         let transformed = match applied {
             Ok(t) => t,
@@ -459,7 +473,7 @@ impl Pipeline {
                 encoded.push((topic, bytes, i));
                 continue;
             }
-            let Some(out) = self.outputs.get(e.output) else {
+            let Some(out) = self.prep.outputs.get(e.output) else {
                 let f = Failure::business(
                     "NO_OUTPUT",
                     format!("worker has no [[worker.output]] named `{}`", e.output),
@@ -478,7 +492,7 @@ impl Pipeline {
                         .map(|_| false);
                 }
             };
-            match self.codec.encode_record(&topic, &out.schema, &e.record).await {
+            match self.prep.codec.encode_record(&topic, &out.schema, &e.record).await {
                 Ok(bytes) => encoded.push((topic, bytes, i)),
                 Err(err) if err.is_transient() => {
                     return Err(BatchError::Retry {

@@ -5,8 +5,9 @@
 //! records, changelog records and input offsets commit together), rewinding after an abort,
 //! restoring and dropping the state of assigned and revoked partitions, and re-driving parked
 //! records. While a batch's transaction commits (a broker round trip or two), the next batch is
-//! collected and its records transformed and encoded ahead (`Pipeline::prepare`, which reads no
-//! state); they are processed in their own transaction once the first one committed. Must not:
+//! collected and its records transformed and encoded ahead (`Preparer::prepare`, which reads no
+//! state; half of a large batch on a helper task); they are processed in their own transaction
+//! once the first one committed. Must not:
 //! decide what a record becomes (the `pipeline` does), or restart itself (the supervisor does).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -28,10 +29,22 @@ use crate::schema::{Catalog, Codec};
 
 use super::clients;
 use super::parking::ParkedEntry;
-use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, classify, held_key, send};
+use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, Preparer, classify, held_key, send};
 use super::state;
 use super::txn::{self, Outbox};
 use super::xref_feed::Xref;
+
+/// Prepares `batch` in order, yielding now and then so a commit running alongside keeps moving.
+async fn prepare_all(prep: &Preparer, batch: &[OwnedMessage], now: i64) -> Vec<Prepared> {
+    let mut out = Vec::with_capacity(batch.len());
+    for (i, m) in batch.iter().enumerate() {
+        out.push(prep.prepare(m, now).await);
+        if i % 16 == 15 {
+            tokio::task::yield_now().await;
+        }
+    }
+    out
+}
 
 /// The span of one record; the pipeline fills in the correlation id once the transform knows it.
 fn record_span(m: &OwnedMessage) -> tracing::Span {
@@ -290,8 +303,10 @@ impl Worker {
                         self.snapshot_when_idle().await;
                         continue;
                     }
-                    let prepared = self.prepare(&batch).await;
-                    Ready { batch, prepared }
+                    let Some(ready) = self.prepare(batch).await else {
+                        break self.stopped(&name);
+                    };
+                    ready
                 }
             };
             let started = Instant::now();
@@ -379,18 +394,36 @@ impl Worker {
         }
     }
 
-    /// Transform and encode every record of `batch` ahead of its transaction, yielding between
-    /// records so a commit running alongside keeps moving.
-    async fn prepare(&self, batch: &[OwnedMessage]) -> Vec<Prepared> {
+    /// Transforms and encodes every record of `batch` ahead of its transaction. Half of a large
+    /// batch is prepared on a task of its own, which another runtime thread can pick up: on a
+    /// loaded worker this is the longest step of the pipeline. `None` if that task died (it
+    /// cannot panic by design; if it did, its records are gone from this batch, so the worker
+    /// stops and is rebuilt, reading again from the committed offsets).
+    async fn prepare(&mut self, mut batch: Vec<OwnedMessage>) -> Option<Ready> {
         let now = chrono::Utc::now().timestamp_millis();
-        let mut out = Vec::with_capacity(batch.len());
-        for (i, m) in batch.iter().enumerate() {
-            out.push(self.p.prepare(m, now).await);
-            if i % 16 == 15 {
-                tokio::task::yield_now().await;
+        if batch.len() < 64 {
+            let prepared = prepare_all(&self.p.prep, &batch, now).await;
+            return Some(Ready { batch, prepared });
+        }
+        let second = batch.split_off(batch.len() / 2);
+        let prep = self.p.prep.clone();
+        let helper = tokio::spawn(async move {
+            let prepared = prepare_all(&prep, &second, now).await;
+            (second, prepared)
+        });
+        let mut prepared = prepare_all(&self.p.prep, &batch, now).await;
+        match helper.await {
+            Ok((second, theirs)) => {
+                batch.extend(second);
+                prepared.extend(theirs);
+                Some(Ready { batch, prepared })
+            }
+            Err(e) => {
+                warn!(worker = %self.p.settings.name, error = %e, "preparing records failed; rebuilding the worker");
+                self.fatal = Some(KafkaError::Canceled);
+                None
             }
         }
-        out
     }
 
     /// Up to `max_records` records, or fewer once `max_wait` passed since the first one.
@@ -590,10 +623,10 @@ impl Worker {
         match self.collect(shutdown).await {
             None => Ahead::Stop,
             Some(batch) if batch.is_empty() => Ahead::Empty,
-            Some(batch) => {
-                let prepared = self.prepare(&batch).await;
-                Ahead::Batch(Ready { batch, prepared })
-            }
+            Some(batch) => match self.prepare(batch).await {
+                Some(ready) => Ahead::Batch(ready),
+                None => Ahead::Stop,
+            },
         }
     }
 
