@@ -240,7 +240,6 @@ pub struct Pipeline {
     pub(crate) parked_changelog: String,
     pub(crate) status_changelog: String,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) xref: Xref,
 }
 
 /// What preparing a record ahead needs, all of it shared: it runs on other tasks while the
@@ -250,7 +249,8 @@ pub(crate) struct Preparer {
     transform: Arc<dyn Transform>,
     codec: Arc<Codec>,
     outputs: Arc<HashMap<String, Output>>,
-    xref: Xref,
+    /// The master-data cross-reference (the worker also waits on its feed).
+    pub(crate) xref: Xref,
 }
 
 impl Preparer {
@@ -334,7 +334,7 @@ impl Pipeline {
                 transform: Arc::from(transform),
                 codec,
                 outputs: Arc::new(outputs),
-                xref: xref.clone(),
+                xref,
             },
             dedupe,
             held: HeldKeys::default(),
@@ -343,7 +343,6 @@ impl Pipeline {
             recheck_parked: false,
             changelog_partitions: changelog_partitions.max(1),
             metrics,
-            xref,
         })
     }
 

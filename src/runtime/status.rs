@@ -140,17 +140,20 @@ impl StatusStore {
     /// A snapshot record's value, if one is due: the changes since the last snapshot and the
     /// batch's own `pending` ones.
     pub fn snapshot_due(&self, pending: &FingerprintMap<(i32, Current)>) -> Option<Vec<u8>> {
-        if self.last_snapshot.elapsed() < SNAPSHOT_INTERVAL || (self.unsnapshotted.is_empty() && pending.is_empty()) {
+        if !self.interval_passed() || (self.unsnapshotted.is_empty() && pending.is_empty()) {
             return None;
         }
-        let mut all = self.unsnapshotted.clone();
-        all.extend(pending.iter().map(|(k, v)| (*k, *v)));
-        Some(Self::encode_batch(all.iter()))
+        let earlier = self.unsnapshotted.iter().filter(|(k, _)| !pending.contains_key(*k));
+        Some(Self::encode_batch(earlier.chain(pending.iter())))
     }
 
     /// Whether changes wait for a snapshot that is due (an idle worker writes it on its own).
     pub fn snapshot_waiting(&self) -> bool {
-        !self.unsnapshotted.is_empty() && self.last_snapshot.elapsed() >= SNAPSHOT_INTERVAL
+        !self.unsnapshotted.is_empty() && self.interval_passed()
+    }
+
+    fn interval_passed(&self) -> bool {
+        self.last_snapshot.elapsed() >= SNAPSHOT_INTERVAL
     }
 
     /// The snapshot written by a transaction committed: its changes are in the ledger's changelog.

@@ -259,7 +259,7 @@ impl Worker {
             source,
         })?;
         // Records whose reference is already in mdm.xref must not be parked for want of it.
-        let mut caught_up = self.p.xref.caught_up.clone();
+        let mut caught_up = self.p.prep.xref.caught_up.clone();
         tokio::select! {
             r = caught_up.wait_for(|ready| *ready) => { let _ = r; }
             _ = shutdown.changed() => return Ok(()),
@@ -505,9 +505,8 @@ impl Worker {
         };
         // Deliveries, offsets and the commit wait on the broker; meanwhile the next batch is
         // collected and prepared on this task.
-        let committer = self.producer.clone();
-        let finish = async move {
-            txn::commit(&committer, outbox, offsets, KAFKA_TIMEOUT)
+        let finish = async {
+            txn::commit(&producer, outbox, offsets, KAFKA_TIMEOUT)
                 .await
                 .map_err(classify)?;
             Ok::<i64, BatchError>(chrono::Utc::now().timestamp_millis())
@@ -642,6 +641,7 @@ impl Worker {
         self.p.recheck_parked = false;
         let table = self
             .p
+            .prep
             .xref
             .table
             .read()
