@@ -10,7 +10,8 @@
 //! the last (start-up is reported apart). Then latency at a fixed offered rate, measured outside
 //! the worker: from the source record's send to its output becoming visible to a read_committed
 //! consumer. Environment: BENCH_EVENTS (default 300000), BENCH_ROUNDS (5), BENCH_WARMUP (1 round of
-//! each pipeline first, not counted), BENCH_RATE (5000), BENCH_SECONDS (20).
+//! each pipeline first, not counted), BENCH_RATE (5000), BENCH_SECONDS (20), BENCH_BATCH (records
+//! per transaction for both pipelines; default the topology's `batch.max_records`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,7 +34,34 @@ use tokio::sync::watch;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTITIONS: i32 = 3;
-const BATCH: usize = 500;
+
+/// CPU time (user + system, in clock ticks) used so far by this process and by the broker, whose
+/// pid the local stack keeps in its run directory (scripts/stack.sh); 0 for one that cannot be
+/// read. Throughput on this shared machine swings from run to run; CPU per record is steadier
+/// and says where the difference between the pipelines goes.
+fn cpu_ticks() -> (u64, u64) {
+    fn ticks(stat: &str) -> Option<u64> {
+        let text = std::fs::read_to_string(stat).ok()?;
+        // Fields after the command name, which may hold spaces: utime and stime are 14th and 15th.
+        let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+    let run = std::env::var("SYNCLINE_RUN_DIR").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_default();
+        format!("{home}/.cache/syncline/run")
+    });
+    let broker = std::fs::read_to_string(format!("{run}/kafka.pid"))
+        .ok()
+        .and_then(|pid| ticks(&format!("/proc/{}/stat", pid.trim())));
+    (ticks("/proc/self/stat").unwrap_or(0), broker.unwrap_or(0))
+}
+
+/// Microseconds of CPU per record between two `cpu_ticks` readings: (this process, broker).
+fn cpu_per_record(from: (u64, u64), to: (u64, u64), n: u64) -> (f64, f64) {
+    // /proc counts in USER_HZ, 100 ticks per second on Linux.
+    let us = |a: u64, b: u64| b.saturating_sub(a) as f64 * 10_000.0 / n.max(1) as f64;
+    (us(from.0, to.0), us(from.1, to.1))
+}
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -84,6 +112,10 @@ fn topology(suffix: &str) -> Topology {
     t.defaults.parked_topic = format!("bench.{suffix}.parked");
     t.defaults.xref_topic = format!("bench.{suffix}.xref");
     t.tracker.enabled = false;
+    // Both pipelines close a transaction at the same size: the topology's, or BENCH_BATCH.
+    let records = env_num("BENCH_BATCH", t.defaults.batch.max_records as u64) as usize;
+    t.defaults.batch.max_records = records;
+    t.workers[0].batch = None;
     t
 }
 
@@ -188,6 +220,7 @@ fn observe_commits(
 
 /// (a): read_committed consume → same bytes → transactional produce, offsets in the transaction.
 async fn passthrough(t: &Topology, group: &str, input: &str, output: &str, n: u64) {
+    let max_records = t.defaults.batch.max_records;
     let consumer: StreamConsumer =
         clients::read_committed_consumer(&t.kafka, group, None, rdkafka::consumer::DefaultConsumerContext).unwrap();
     consumer.subscribe(&[input]).unwrap();
@@ -196,11 +229,11 @@ async fn passthrough(t: &Topology, group: &str, input: &str, output: &str, n: u6
         .unwrap();
     let mut done = 0u64;
     while done < n {
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch = Vec::with_capacity(max_records);
         let first = consumer.recv().await.unwrap().detach();
         batch.push(first);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
-        while batch.len() < BATCH {
+        while batch.len() < max_records {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Ok(Ok(m)) => batch.push(m.detach()),
                 _ => break,
@@ -243,6 +276,9 @@ struct Round {
     b_startup: f64,
     per_record_us: f64,
     batch_ms: f64,
+    /// CPU microseconds per record while each pipeline drained the input: (this process, broker).
+    a_cpu: (f64, f64),
+    b_cpu: (f64, f64),
 }
 
 impl Round {
@@ -352,12 +388,19 @@ async fn main() {
         }
         eprintln!("round {round}: (a) passthrough");
         let group = format!("bench-pass-{input}-{round}");
+        let cpu0 = cpu_ticks();
         let a_started = Instant::now();
         let a_observer = observe_commits(&t, &group, &input_ends, Duration::from_secs(900));
         passthrough(&t, &group, &input, &pass_out, n).await;
         let a = a_observer.await.unwrap().expect("the passthrough did not finish");
         let (a_rate, a_startup) = (a.sustained(n), (a.first_commit - a_started).as_secs_f64());
         eprintln!("    sustained {a_rate:.0}/s (first commit after {a_startup:.1}s)");
+        let cpu1 = cpu_ticks();
+        let a_cpu = cpu_per_record(cpu0, cpu1, n);
+        eprintln!(
+            "    CPU per record: {:.1} us in this process, {:.1} us in the broker",
+            a_cpu.0, a_cpu.1
+        );
 
         eprintln!("round {round}: (b) syncline worker");
         if let Some(previous) = running.take() {
@@ -373,6 +416,11 @@ async fn main() {
         let b = b_observer.await.unwrap().expect("syncline did not finish");
         let (b_rate, b_startup) = (b.sustained(n), (b.first_commit - b_started).as_secs_f64());
         eprintln!("    sustained {b_rate:.0}/s (first commit after {b_startup:.1}s)");
+        let b_cpu = cpu_per_record(cpu1, cpu_ticks(), n);
+        eprintln!(
+            "    CPU per record: {:.1} us in this process, {:.1} us in the broker",
+            b_cpu.0, b_cpu.1
+        );
         let proc_h = r.metrics.processing_seconds.with_label_values(&[&w]);
         let batch_h = r.metrics.batch_seconds.with_label_values(&[&w]);
         let per_record_us = proc_h.get_sample_sum() / proc_h.get_sample_count().max(1) as f64 * 1e6;
@@ -389,6 +437,8 @@ async fn main() {
             b_startup,
             per_record_us,
             batch_ms,
+            a_cpu,
+            b_cpu,
         });
     }
     let Some(running) = running else {
@@ -491,16 +541,21 @@ async fn main() {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
+    let batch = t.defaults.batch.max_records;
     let round_rows: String = rounds
         .iter()
         .enumerate()
         .map(|(i, r)| {
             format!(
-                "| {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} s / {:.1} s |\n",
+                "| {} | {:.0} | {:.0} | {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} s / {:.1} s |\n",
                 i + 1,
                 r.a_rate,
                 r.b_rate,
                 r.ratio(),
+                r.a_cpu.0,
+                r.a_cpu.1,
+                r.b_cpu.0,
+                r.b_cpu.1,
                 r.per_record_us,
                 r.batch_ms,
                 r.a_startup,
@@ -513,7 +568,7 @@ async fn main() {
 Machine: {cores} cores, {mem_gb:.0} GiB memory; single-node Apache Kafka (KRaft) and Apicurio Registry on the same machine (scripts/stack.sh).\n\n\
 | measure | value |\n|---|---|\n\
 | events | {n} SAP S/4HANA sales-order events, {PARTITIONS} partitions, keyed over {n} orders, drained {rounds_wanted} times by each pipeline after {warmup} warm-up round(s) not counted |\n\
-| (a) raw passthrough, exactly-once, batches of {BATCH} / 100 ms | {a_rate:.0} events/s sustained (median round) |\n\
+| (a) raw passthrough, exactly-once, batches of {batch} / 100 ms | {a_rate:.0} events/s sustained (median round) |\n\
 | (b) syncline `erp-order-status` worker, exactly-once | {b_rate:.0} events/s sustained (median round) |\n\
 | ratio (b)/(a), sustained throughput, median of {rounds_wanted} rounds | {ratio:.2} (target 0.8) |\n\
 | end-to-end latency at {rate} events/s offered for {seconds} s, send → visible to read_committed | p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms ({count} events; target p99 < 250 ms) |\n\
@@ -521,12 +576,16 @@ Machine: {cores} cores, {mem_gb:.0} GiB memory; single-node Apache Kafka (KRaft)
 | idempotency store, 1,000,000 keys | {dedupe_mb:.0} MB (target < 150 MB) |\n\n\
 Rounds, alternating (a) then (b) on the same input, each with a fresh consumer group; throughput from the group's committed \
 offsets, first commit to last (start-up apart: for (b) changelog topics, producer fencing, group join, state restore):\n\n\
-| round | (a) events/s | (b) events/s | ratio | (b) us per record inside the transaction | (b) ms per batch | first commit (a) / (b) |\n\
-|---|---|---|---|---|---|---|\n\
+| round | (a) events/s | (b) events/s | ratio | (a) CPU us per record, pipeline / broker | (b) CPU us per record, pipeline / broker | (b) us per record inside the transaction | (b) ms per batch | first commit (a) / (b) |\n\
+|---|---|---|---|---|---|---|---|---|\n\
 {round_rows}\n\
 Besides its outputs, (b) writes one state record per batch (idempotency and status-ledger entries) in the same \
 transaction, and a ledger snapshot once a minute; it parses the CloudEvent, maps it, and encodes Avro through the registry's cached schema id; the next batch is \
-collected, mapped and encoded while the current one commits.\n",
+collected, mapped and encoded while the current one commits (on two tasks when that is slower than the commit).\n\n\
+CPU per record is the CPU time (user and system) the benchmark process and the broker used while a pipeline drained the \
+input, divided by the events. It moves less from run to run than throughput does, and it shows where the difference between \
+the pipelines goes: on 2 cores shared with the broker, every microsecond syncline spends is one the broker does not have for \
+the commit both pipelines wait on.\n",
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         count = latencies.len(),
         a_rate = median.a_rate,
