@@ -32,6 +32,7 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
         .replacen("schema = \"shipment\"", "schema = \"shipments\"", 1)
         .replacen("name = \"erp-billing\"", "name = \"erp-delivery\"", 1)
         .replacen("max_wait = \"100ms\"", "max_wait = \"soon\"", 1)
+        .replacen("max_records = 500", "max_records = 50000", 1)
         .replacen("listen = \"127.0.0.1:9464\"", "listen = \"localhost\"", 1)
         .replacen("route_by = \"legal_entity\"", "route_by = \"colour\"", 1)
         .replacen(
@@ -50,13 +51,14 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
         "worker[2].output[0].schema: unknown schema `shipments`; valid:",
         "worker[3].name: duplicate worker name `erp-delivery`",
         "defaults.batch.max_wait: `soon` is not a duration",
+        "defaults.batch.max_records: must be at most 10000",
         "metrics.listen: `localhost` is not an address",
         "worker[0].output[0].route_by: cannot route by `colour`",
         "kafka.properties.sasl.password: environment variable `SYNCLINE_TEST_UNSET_SECRET` is not set",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
-    assert!(text.contains("7 problem(s)"), "{text}");
+    assert!(text.contains("8 problem(s)"), "{text}");
 }
 
 #[test]

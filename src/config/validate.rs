@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 
 use super::{BatchConfig, DedupeConfig, Problem, RetryConfig, Topology, duration};
 
+/// Most records one transaction may batch; see `batch` below.
+pub const MAX_BATCH_RECORDS: usize = 10_000;
+
 pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     let mut v = Validator::default();
     v.kafka(t);
@@ -127,6 +130,14 @@ impl Validator {
     fn batch(&mut self, key: &str, b: &BatchConfig) {
         if b.max_records == 0 {
             self.push(format!("{key}.max_records"), "must be at least 1");
+        }
+        // A transaction's state record holds an entry per record (57 bytes with its ledger
+        // entry) and must stay under Kafka's 1 MB message limit.
+        if b.max_records > MAX_BATCH_RECORDS {
+            self.push(
+                format!("{key}.max_records"),
+                format!("must be at most {MAX_BATCH_RECORDS} (one transaction's state record must stay under Kafka's 1 MB message limit); raise max_wait instead"),
+            );
         }
         self.duration(&format!("{key}.max_wait"), &b.max_wait);
     }

@@ -212,8 +212,8 @@ pub(crate) struct Pending {
     pub(crate) duplicates: u64,
     pub(crate) held_count: u64,
     pub(crate) statuses: FingerprintMap<(i32, status::Current)>,
-    /// The transaction carries a ledger snapshot.
-    pub(crate) snapshot: bool,
+    /// The ledger snapshot entries the transaction carries.
+    pub(crate) snapshot: Option<status::SnapshotChunk>,
     pub(crate) stale: u64,
     pub(crate) parked: u64,
     /// Parked-store changes in order (None = re-driven, removed).
@@ -568,7 +568,7 @@ impl Pipeline {
             )
             .await?;
         }
-        if let Some(value) = self.statuses.snapshot_due(&pending.statuses) {
+        if let Some((value, chunk)) = self.statuses.snapshot_due(&pending.statuses) {
             let key = format!("{}{batch_id}", super::state::LEDGER_BATCH_KEY);
             // Snapshots hold entries of every partition: any partition of the changelog will do.
             send(
@@ -580,7 +580,7 @@ impl Pipeline {
                 &[],
             )
             .await?;
-            pending.snapshot = true;
+            pending.snapshot = Some(chunk);
         }
         Ok(())
     }
@@ -730,8 +730,8 @@ impl Pipeline {
         for (order, (cp, current)) in pending.statuses {
             self.statuses.set(order, cp, current);
         }
-        if pending.snapshot {
-            self.statuses.snapshotted();
+        if let Some(chunk) = &pending.snapshot {
+            self.statuses.snapshotted(chunk);
         }
         for (coord, change) in pending.parked_changes {
             match change {

@@ -95,6 +95,15 @@ const ENTRY_BYTES: usize = 16 + 4 + 1 + 8;
 /// idempotency window; a snapshot carries them to the ledger's longer retention.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Most entries one snapshot record carries (~475 KB). A record must stay under the producer's
+/// and the broker's 1 MB message limit, and one transaction should not carry megabytes: a busy
+/// worker changes hundreds of thousands of lifecycles a minute, so a snapshot that is due goes
+/// out over as many transactions as it needs, one record each.
+pub const SNAPSHOT_CHUNK: usize = 16_384;
+
+/// The entries one snapshot record wrote, for `StatusStore::snapshotted`.
+pub type SnapshotChunk = Vec<(Fingerprint, Current)>;
+
 pub struct StatusStore {
     lifecycles: FingerprintMap<(i32, Current)>,
     /// Changes committed since the last snapshot.
@@ -137,14 +146,18 @@ impl StatusStore {
         self.unsnapshotted.retain(|_, (p, _)| *p != partition);
     }
 
-    /// A snapshot record's value, if one is due: the changes since the last snapshot and the
-    /// batch's own `pending` ones.
-    pub fn snapshot_due(&self, pending: &FingerprintMap<(i32, Current)>) -> Option<Vec<u8>> {
+    /// A snapshot record's value, if one is due, and the entries it holds: the batch's own
+    /// `pending` changes and the changes since the last snapshot, at most `SNAPSHOT_CHUNK`.
+    /// While changes are left, the next transactions carry the rest.
+    pub fn snapshot_due(&self, pending: &FingerprintMap<(i32, Current)>) -> Option<(Vec<u8>, SnapshotChunk)> {
         if !self.interval_passed() || (self.unsnapshotted.is_empty() && pending.is_empty()) {
             return None;
         }
         let earlier = self.unsnapshotted.iter().filter(|(k, _)| !pending.contains_key(*k));
-        Some(Self::encode_batch(earlier.chain(pending.iter())))
+        let entries: Vec<(&Fingerprint, &(i32, Current))> =
+            pending.iter().chain(earlier).take(SNAPSHOT_CHUNK).collect();
+        let chunk = entries.iter().map(|(k, (_, c))| (**k, *c)).collect();
+        Some((Self::encode_batch(entries.into_iter()), chunk))
     }
 
     /// Whether changes wait for a snapshot that is due (an idle worker writes it on its own).
@@ -156,10 +169,18 @@ impl StatusStore {
         self.last_snapshot.elapsed() >= SNAPSHOT_INTERVAL
     }
 
-    /// The snapshot written by a transaction committed: its changes are in the ledger's changelog.
-    pub fn snapshotted(&mut self) {
-        self.unsnapshotted.clear();
-        self.last_snapshot = Instant::now();
+    /// A transaction carrying `chunk` committed: those changes are in the ledger's changelog
+    /// (unless the entry moved on since, which a later chunk carries). The next snapshot is due
+    /// an interval after the last change left.
+    pub fn snapshotted(&mut self, chunk: &SnapshotChunk) {
+        for (key, written) in chunk {
+            if self.unsnapshotted.get(key).is_some_and(|(_, c)| c == written) {
+                self.unsnapshotted.remove(key);
+            }
+        }
+        if self.unsnapshotted.is_empty() {
+            self.last_snapshot = Instant::now();
+        }
     }
 
     /// Packed entries: a snapshot record's value, or the ledger part of a state record.
@@ -351,14 +372,44 @@ mod tests {
         s.set(fingerprint("801A"), 0, at(Shipped, 2));
         s.last_snapshot = Instant::now() - SNAPSHOT_INTERVAL;
         assert!(s.snapshot_waiting());
-        let value = s.snapshot_due(&pending).unwrap();
+        let (value, chunk) = s.snapshot_due(&pending).unwrap();
         assert_eq!(value.len(), 2 * ENTRY_BYTES);
-        s.snapshotted();
+        s.set(fingerprint("801B"), 1, at(Accepted, 3));
+        s.snapshotted(&chunk);
         assert!(!s.snapshot_waiting());
         assert_eq!(
             s.current(&fingerprint("801A")),
             Some(at(Shipped, 2)),
             "the ledger itself stays"
         );
+    }
+
+    #[test]
+    fn a_large_snapshot_goes_out_in_bounded_chunks_over_several_transactions() {
+        let mut s = StatusStore::default();
+        let total = SNAPSHOT_CHUNK * 2 + 10;
+        for i in 0..total {
+            s.set(fingerprint(&format!("801-{i}")), 0, at(Accepted, 1));
+        }
+        s.last_snapshot = Instant::now() - SNAPSHOT_INTERVAL;
+        // A change made after a chunk was written but before it committed stays for the next one.
+        let moved = fingerprint("801-0");
+        let mut written = 0;
+        let mut transactions = 0;
+        while let Some((value, chunk)) = s.snapshot_due(&FingerprintMap::default()) {
+            assert!(value.len() <= SNAPSHOT_CHUNK * ENTRY_BYTES, "a record stays under 1 MB");
+            assert!(value.len() < 1_000_000);
+            if transactions == 0 && chunk.iter().any(|(k, _)| *k == moved) {
+                s.set(moved, 0, at(Shipped, 2));
+                written -= 1;
+            }
+            written += chunk.len();
+            s.snapshotted(&chunk);
+            transactions += 1;
+            assert!(transactions < 10, "the snapshot drains");
+        }
+        assert_eq!(written, total);
+        assert_eq!(transactions, 3);
+        assert!(!s.snapshot_waiting(), "the next snapshot is an interval away");
     }
 }
