@@ -60,10 +60,13 @@ pub fn text(value: Option<&Value>, name: &str) -> Result<Option<String>, Failure
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) if s.chars().count() > MAX_STRING_CHARS => Err(Failure::poison(
-            "FIELD_TOO_LONG",
-            format!("field `{name}` has more than {MAX_STRING_CHARS} characters"),
-        )),
+        // Bytes bound characters: only a long string needs counting.
+        Some(Value::String(s)) if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS => {
+            Err(Failure::poison(
+                "FIELD_TOO_LONG",
+                format!("field `{name}` has more than {MAX_STRING_CHARS} characters"),
+            ))
+        }
         Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(other) => Err(wrong_type(name, "a string", other)),

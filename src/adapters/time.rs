@@ -58,7 +58,8 @@ pub fn instant_str(s: &str) -> Result<i64, String> {
 /// Avro `date` (days since 1970-01-01) from `YYYY-MM-DD`, a full timestamp, or `/Date(ms)/`.
 pub fn date(v: &Value) -> Result<i32, String> {
     if let Value::String(s) = v
-        && let Ok(d) = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        // `YYYY-MM-DD`, chrono's own date syntax: parsed without interpreting a format string.
+        && let Ok(d) = s.trim().parse::<chrono::NaiveDate>()
     {
         return Ok(crate::schema::canonical::epoch_days(d));
     }
