@@ -478,21 +478,24 @@ async fn main() {
         tokio::spawn(async move {
             let start = Instant::now();
             let now = chrono::Utc::now().timestamp_millis();
-            let mut warming = 0u64;
-            while !*warm_rx.borrow() {
-                let due = start + Duration::from_secs_f64(warming as f64 / rate as f64);
-                tokio::time::sleep_until(due.into()).await;
-                let (key, value) = event(20_000_000_000 + warming, now + warming as i64);
-                let _ = producer.send_result(FutureRecord::to(&input).key(&key).payload(&value));
-                warming += 1;
-            }
-            let start = Instant::now();
-            for i in 0..total_latency_events {
+            // One pace throughout; events count once the measuring consumer is warm.
+            let (mut i, mut measured) = (0u64, 0u64);
+            while measured < total_latency_events {
                 let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
                 tokio::time::sleep_until(due.into()).await;
-                let (key, value) = event(10_000_000_000 + i, now + i as i64);
-                sent.lock().unwrap().insert(key.clone(), Instant::now());
+                let counted = *warm_rx.borrow();
+                let n = if counted {
+                    10_000_000_000 + measured
+                } else {
+                    20_000_000_000 + i
+                };
+                let (key, value) = event(n, now + i as i64);
+                if counted {
+                    sent.lock().unwrap().insert(key.clone(), Instant::now());
+                    measured += 1;
+                }
                 let _ = producer.send_result(FutureRecord::to(&input).key(&key).payload(&value));
+                i += 1;
             }
             producer.flush(Duration::from_secs(30)).unwrap();
         })

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use super::{BatchConfig, DedupeConfig, Problem, RetryConfig, Topology, duration};
 
 /// Most records one transaction may batch; see `batch` below.
-pub const MAX_BATCH_RECORDS: usize = 10_000;
+const MAX_BATCH_RECORDS: usize = 10_000;
 
 pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     let mut v = Validator::default();

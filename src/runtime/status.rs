@@ -102,7 +102,7 @@ pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(60);
 pub const SNAPSHOT_CHUNK: usize = 16_384;
 
 /// The entries one snapshot record wrote, for `StatusStore::snapshotted`.
-pub type SnapshotChunk = Vec<(Fingerprint, Current)>;
+pub type SnapshotChunk = Vec<(Fingerprint, (i32, Current))>;
 
 pub struct StatusStore {
     lifecycles: FingerprintMap<(i32, Current)>,
@@ -154,10 +154,13 @@ impl StatusStore {
             return None;
         }
         let earlier = self.unsnapshotted.iter().filter(|(k, _)| !pending.contains_key(*k));
-        let entries: Vec<(&Fingerprint, &(i32, Current))> =
-            pending.iter().chain(earlier).take(SNAPSHOT_CHUNK).collect();
-        let chunk = entries.iter().map(|(k, (_, c))| (**k, *c)).collect();
-        Some((Self::encode_batch(entries.into_iter()), chunk))
+        let chunk: SnapshotChunk = pending
+            .iter()
+            .chain(earlier)
+            .take(SNAPSHOT_CHUNK)
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        Some((Self::encode_batch(chunk.iter().map(|(k, v)| (k, v))), chunk))
     }
 
     /// Whether changes wait for a snapshot that is due (an idle worker writes it on its own).
@@ -173,7 +176,7 @@ impl StatusStore {
     /// (unless the entry moved on since, which a later chunk carries). The next snapshot is due
     /// an interval after the last change left.
     pub fn snapshotted(&mut self, chunk: &SnapshotChunk) {
-        for (key, written) in chunk {
+        for (key, (_, written)) in chunk {
             if self.unsnapshotted.get(key).is_some_and(|(_, c)| c == written) {
                 self.unsnapshotted.remove(key);
             }

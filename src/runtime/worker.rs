@@ -189,15 +189,14 @@ pub struct Worker {
 #[derive(Debug, Default, Clone, Copy)]
 struct Pace {
     split: bool,
-    /// How long the last prepare took, and how long the last commit.
+    /// How long the last prepare took.
     prepared_in: Duration,
-    committed_in: Duration,
 }
 
 impl Pace {
-    /// After each commit that overlapped a prepare: split the next one if preparing the last
-    /// batch on one task would have taken longer than committing it did.
-    fn settle(&mut self) {
+    /// After each commit that overlapped a prepare, with how long it took: split the next
+    /// prepare if preparing the last batch on one task would have taken longer.
+    fn settle(&mut self, committed_in: Duration) {
         let one_task = if self.split {
             self.prepared_in * 2
         } else {
@@ -205,9 +204,9 @@ impl Pace {
         };
         // Hysteresis: near the threshold, timing noise alone would flip it every batch.
         self.split = if self.split {
-            one_task * 4 > self.committed_in * 3
+            one_task * 4 > committed_in * 3
         } else {
-            one_task > self.committed_in
+            one_task > committed_in
         };
     }
 }
@@ -562,8 +561,7 @@ impl Worker {
         let committed_at = match finished {
             Ok((at, took)) => {
                 if let Ahead::Batch(_) = ahead {
-                    self.pace.committed_in = took;
-                    self.pace.settle();
+                    self.pace.settle(took);
                 }
                 at
             }
@@ -871,8 +869,7 @@ mod tests {
 
     fn after(pace: &mut Pace, prepared_ms: u64, committed_ms: u64) -> bool {
         pace.prepared_in = Duration::from_millis(prepared_ms);
-        pace.committed_in = Duration::from_millis(committed_ms);
-        pace.settle();
+        pace.settle(Duration::from_millis(committed_ms));
         pace.split
     }
 
