@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod codec;
 pub mod compat;
 pub mod decimal;
+pub mod encoder;
 pub mod examples;
 pub mod registry;
 pub mod render;
