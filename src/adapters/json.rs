@@ -59,18 +59,26 @@ pub fn opt_str(v: &Value, path: &str) -> Result<Option<String>, Failure> {
 pub fn text(value: Option<&Value>, name: &str) -> Result<Option<String>, Failure> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        // Bytes bound characters: only a long string needs counting.
-        Some(Value::String(s)) if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS => {
-            Err(Failure::poison(
-                "FIELD_TOO_LONG",
-                format!("field `{name}` has more than {MAX_STRING_CHARS} characters"),
-            ))
-        }
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::String(s)) => str_text(s, name),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(other) => Err(wrong_type(name, "a string", other)),
     }
+}
+
+/// A string field's text as [`text`] keeps it: trimmed, blank as absent, bounded in length.
+pub fn str_text(s: &str, name: &str) -> Result<Option<String>, Failure> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    // Bytes bound characters: only a long string needs counting.
+    if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS {
+        return Err(Failure::poison(
+            "FIELD_TOO_LONG",
+            format!("field `{name}` has more than {MAX_STRING_CHARS} characters"),
+        ));
+    }
+    Ok(Some(t.to_string()))
 }
 
 pub fn opt_bool(v: &Value, path: &str) -> Result<Option<bool>, Failure> {

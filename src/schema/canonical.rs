@@ -45,7 +45,12 @@ pub struct Meta {
 impl Meta {
     /// `event_id` is UUIDv5 of the idempotency key: the same source event, the same id.
     pub fn event_id_for(idempotency_key: &str) -> String {
-        uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, idempotency_key.as_bytes()).to_string()
+        // Encoded in place: `to_string` goes through the formatting machinery, on every record.
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, idempotency_key.as_bytes())
+            .hyphenated()
+            .encode_lower(&mut text)
+            .to_string()
     }
 }
 

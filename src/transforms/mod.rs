@@ -280,7 +280,10 @@ pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
 /// Lineage of an output derived from `raw`. Each output gets its own idempotency key (source key
 /// + record name) so two outputs of one event never share an `event_id`.
 pub fn meta(raw: &RawRecord<'_>, source: &Source<'_>, record: &str, now_ms: i64) -> Meta {
-    let idempotency_key = format!("{}#{record}", source.idempotency_key);
+    let mut idempotency_key = String::with_capacity(source.idempotency_key.len() + 1 + record.len());
+    idempotency_key.push_str(source.idempotency_key);
+    idempotency_key.push('#');
+    idempotency_key.push_str(record);
     Meta {
         event_id: Meta::event_id_for(&idempotency_key),
         idempotency_key,
