@@ -34,7 +34,8 @@ use super::state;
 use super::txn::{self, Outbox};
 use super::xref_feed::Xref;
 
-/// Prepares `batch` in order, yielding now and then so a commit running alongside keeps moving.
+/// Prepares `batch` in order, yielding now and then so the other tasks of its runtime thread (other
+/// workers, the commit of this one) keep moving.
 async fn prepare_all(prep: &Preparer, batch: &[OwnedMessage], now: i64) -> Vec<Prepared> {
     let mut out = Vec::with_capacity(batch.len());
     for (i, m) in batch.iter().enumerate() {
@@ -433,39 +434,50 @@ impl Worker {
         }
     }
 
-    /// Transforms and encodes every record of `batch` ahead of its transaction. Half of a large
-    /// batch is prepared on a task of its own, which another runtime thread can pick up: on a
-    /// loaded worker this is the longest step of the pipeline. `None` if that task died (it
-    /// cannot panic by design; if it did, its records are gone from this batch, so the worker
-    /// stops and is rebuilt, reading again from the committed offsets).
+    /// Transforms and encodes every record of `batch` ahead of its transaction, on tasks of its
+    /// own: the task driving the commit meanwhile moves on from each commit step as soon as it
+    /// completes, not at the prepare's next yield. While preparing is the critical path (see
+    /// [`Pace`]), a large batch is split over two tasks. `None` if a task died (it cannot panic
+    /// by design; if it did, its records are gone from this batch, so the worker stops and is
+    /// rebuilt, reading again from the committed offsets).
     async fn prepare(&mut self, mut batch: Vec<OwnedMessage>) -> Option<Ready> {
         let now = chrono::Utc::now().timestamp_millis();
         let started = Instant::now();
-        if batch.len() < 64 || !self.pace.split {
-            let prepared = prepare_all(&self.p.prep, &batch, now).await;
-            self.pace.prepared_in = started.elapsed();
-            return Some(Ready { batch, prepared });
-        }
-        let second = batch.split_off(batch.len() / 2);
-        let prep = self.p.prep.clone();
-        let helper = tokio::spawn(async move {
-            let prepared = prepare_all(&prep, &second, now).await;
-            (second, prepared)
-        });
-        let mut prepared = prepare_all(&self.p.prep, &batch, now).await;
-        match helper.await {
-            Ok((second, theirs)) => {
-                self.pace.prepared_in = started.elapsed();
-                batch.extend(second);
-                prepared.extend(theirs);
-                Some(Ready { batch, prepared })
+        let second = if self.pace.split && batch.len() >= 64 {
+            batch.split_off(batch.len() / 2)
+        } else {
+            Vec::new()
+        };
+        let spawn = |part: Vec<OwnedMessage>| {
+            let prep = self.p.prep.clone();
+            tokio::spawn(async move {
+                let prepared = prepare_all(&prep, &part, now).await;
+                (part, prepared)
+            })
+        };
+        let first = spawn(batch);
+        let second = (!second.is_empty()).then(|| spawn(second));
+        let mut ready = match first.await {
+            Ok((batch, prepared)) => Ready { batch, prepared },
+            Err(e) => return self.prepare_failed(e),
+        };
+        if let Some(second) = second {
+            match second.await {
+                Ok((batch, prepared)) => {
+                    ready.batch.extend(batch);
+                    ready.prepared.extend(prepared);
+                }
+                Err(e) => return self.prepare_failed(e),
             }
-            Err(e) => {
-                warn!(worker = %self.p.settings.name, error = %e, "preparing records failed; rebuilding the worker");
-                self.fatal = Some(KafkaError::Canceled);
-                None
-            }
         }
+        self.pace.prepared_in = started.elapsed();
+        Some(ready)
+    }
+
+    fn prepare_failed(&mut self, e: tokio::task::JoinError) -> Option<Ready> {
+        warn!(worker = %self.p.settings.name, error = %e, "preparing records failed; rebuilding the worker");
+        self.fatal = Some(KafkaError::Canceled);
+        None
     }
 
     /// Up to `max_records` records, or fewer once `max_wait` passed since the first one.
