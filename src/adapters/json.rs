@@ -3,7 +3,11 @@
 //! Owns: payload decoding (size, UTF-8, JSON) and typed field access by dotted path. Must not:
 //! know any vendor's field names.
 
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::failure::Failure;
 use crate::schema::decimal::Dec;
@@ -82,28 +86,39 @@ pub fn str_text(s: &str, name: &str) -> Result<Option<String>, Failure> {
 }
 
 pub fn opt_bool(v: &Value, path: &str) -> Result<Option<bool>, Failure> {
-    match get(v, path) {
-        None => Ok(None),
+    bool_of(get(v, path), path)
+}
+
+/// A field value already looked up (`name` is for the error message) as a boolean (SAP's `X`
+/// flags included).
+pub fn bool_of(value: Option<&Value>, name: &str) -> Result<Option<bool>, Failure> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") || s == "X" => Ok(Some(true)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("false") || s.is_empty() => Ok(Some(false)),
-        Some(other) => Err(wrong_type(path, "a boolean", other)),
+        Some(other) => Err(wrong_type(name, "a boolean", other)),
     }
 }
 
 pub fn opt_i64(v: &Value, path: &str) -> Result<Option<i64>, Failure> {
-    match get(v, path) {
-        None => Ok(None),
+    i64_of(get(v, path), path)
+}
+
+/// A field value already looked up (`name` is for the error message) as an integer.
+pub fn i64_of(value: Option<&Value>, name: &str) -> Result<Option<i64>, Failure> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
             .map(Some)
-            .ok_or_else(|| wrong_type(path, "an integer", &Value::Number(n.clone()))),
+            .ok_or_else(|| wrong_type(name, "an integer", &Value::Number(n.clone()))),
         Some(Value::String(s)) => s
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| wrong_type(path, "an integer", &Value::String(s.clone()))),
-        Some(other) => Err(wrong_type(path, "an integer", other)),
+            .map_err(|_| wrong_type(name, "an integer", &Value::String(s.clone()))),
+        Some(other) => Err(wrong_type(name, "an integer", other)),
     }
 }
 
@@ -130,15 +145,153 @@ pub fn req_dec<const S: u32>(v: &Value, path: &str, code: &'static str) -> Resul
 }
 
 pub fn req_instant(v: &Value, path: &str) -> Result<i64, Failure> {
-    let raw = get(v, path).ok_or_else(|| missing(path))?;
-    super::time::instant(raw).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{path}`: {e}")))
+    instant_of(get(v, path), path)
+}
+
+/// A field value already looked up (`name` is for the error message) as epoch milliseconds.
+pub fn instant_of(value: Option<&Value>, name: &str) -> Result<i64, Failure> {
+    let raw = value.filter(|v| !v.is_null()).ok_or_else(|| missing(name))?;
+    super::time::instant(raw).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{name}`: {e}")))
 }
 
 pub fn opt_date(v: &Value, path: &str) -> Result<Option<i32>, Failure> {
-    get(v, path)
+    date_of(get(v, path), path)
+}
+
+/// A field value already looked up (`name` is for the error message) as an Avro date.
+pub fn date_of(value: Option<&Value>, name: &str) -> Result<Option<i32>, Failure> {
+    value
+        .filter(|v| !v.is_null())
         .map(super::time::date)
         .transpose()
-        .map_err(|e| Failure::poison("INVALID_DATE", format!("field `{path}`: {e}")))
+        .map_err(|e| Failure::poison("INVALID_DATE", format!("field `{name}`: {e}")))
+}
+
+/// The text of a JSON string that needs no unescaping, as it stands between its quotes.
+pub fn plain_str(raw: &RawValue) -> Option<&str> {
+    let inner = raw.get().strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains('\\')).then_some(inner)
+}
+
+/// A JSON object read one level deep: each member stays its slice of the payload until a field
+/// is asked for, and only the fields asked for are built. Building an owned `Value` tree of
+/// every member was the largest single cost of reading an ERP event.
+#[derive(Debug, Clone)]
+pub enum Object<'a> {
+    /// Members in payload order (a repeated name: the last one counts, as in a `Value`).
+    Members(Vec<(Cow<'a, str>, &'a RawValue)>),
+    /// Already a tree (binary-mode data, a vendor's own envelope); may be a non-object.
+    Tree(Value),
+}
+
+impl<'a> Object<'a> {
+    /// Reads `raw` one level deep if it is an object, else as a tree.
+    pub fn read(raw: &'a RawValue) -> Result<Self, Failure> {
+        let invalid = |e: serde_json::Error| Failure::poison("INVALID_JSON", format!("payload is not JSON: {e}"));
+        if raw.get().starts_with('{') {
+            let Members(members) = serde_json::from_str(raw.get()).map_err(invalid)?;
+            Ok(Object::Members(members))
+        } else {
+            serde_json::from_str(raw.get()).map(Object::Tree).map_err(invalid)
+        }
+    }
+
+    pub fn is_object(&self) -> bool {
+        match self {
+            Object::Members(_) => true,
+            Object::Tree(v) => v.is_object(),
+        }
+    }
+
+    fn member(&self, name: &str) -> Option<&'a RawValue> {
+        match self {
+            Object::Members(m) => m.iter().rev().find(|(k, _)| k == name).map(|(_, v)| *v),
+            Object::Tree(_) => None,
+        }
+    }
+
+    /// The value at a dotted path, JSON null as absent (see [`get`]).
+    pub fn value(&self, path: &str) -> Option<Cow<'_, Value>> {
+        match self {
+            Object::Tree(v) => get(v, path).map(Cow::Borrowed),
+            Object::Members(_) => {
+                let (first, rest) = path.split_once('.').map_or((path, None), |(f, r)| (f, Some(r)));
+                // Valid JSON already (it was scanned as such): parsing the slice cannot fail.
+                let v: Value = serde_json::from_str(self.member(first)?.get()).ok()?;
+                match rest {
+                    None => (!v.is_null()).then_some(Cow::Owned(v)),
+                    Some(rest) => get(&v, rest).cloned().map(Cow::Owned),
+                }
+            }
+        }
+    }
+
+    /// A text field, as [`text`] reads it; a plain string member is read in place.
+    pub fn text(&self, path: &str) -> Result<Option<String>, Failure> {
+        if !path.contains('.')
+            && let Some(s) = self.member(path).and_then(plain_str)
+        {
+            return str_text(s, path);
+        }
+        text(self.value(path).as_deref(), path)
+    }
+
+    /// The whole object as a tree (tests, diagnostics).
+    pub fn to_value(&self) -> Value {
+        match self {
+            Object::Tree(v) => v.clone(),
+            Object::Members(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::from_str(v.get()).unwrap_or(Value::Null)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The members of an object, names borrowed unless they hold escapes.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(Name(name)) = map.next_key()? {
+                    members.push((name, map.next_value()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A member name: borrowed from the payload unless it holds escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(s.to_string())))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 fn wrong_type(path: &str, expected: &str, got: &Value) -> Failure {
@@ -181,5 +334,26 @@ mod tests {
             (e.code, e.class),
             ("INVALID_AMOUNT", crate::failure::ErrorClass::Business)
         );
+    }
+
+    #[test]
+    fn an_object_read_one_level_deep_answers_like_its_tree() {
+        let text = r#"{"a":" x ","esc":"t\u00e9","n":5,"nul":null,"d":{"e":{"f":"deep"}},"dup":"1","dup":"2","k\u0065y":"v","a.b":"literal","blank":"  "}"#;
+        let raw: &RawValue = serde_json::from_str(text).unwrap();
+        let lazy = Object::read(raw).unwrap();
+        let tree = Object::Tree(serde_json::from_str(text).unwrap());
+        assert!(matches!(lazy, Object::Members(_)) && lazy.is_object());
+        for path in [
+            "a", "esc", "n", "nul", "d.e.f", "d.e", "dup", "key", "a.b", "blank", "none", "d.x",
+        ] {
+            assert_eq!(lazy.value(path), tree.value(path), "{path}");
+            assert_eq!(lazy.text(path), tree.text(path), "{path}");
+        }
+        assert_eq!(lazy.text("a").unwrap().as_deref(), Some("x"));
+        assert_eq!(lazy.text("dup").unwrap().as_deref(), Some("2"));
+        assert_eq!(lazy.text("d").unwrap_err().code, "WRONG_TYPE");
+        assert_eq!(lazy.to_value(), tree.to_value());
+        let list: &RawValue = serde_json::from_str("[1]").unwrap();
+        assert!(!Object::read(list).unwrap().is_object());
     }
 }

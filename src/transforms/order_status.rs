@@ -4,9 +4,9 @@
 //! Owns: the event → status table and the status record's fields. Must not: decide whether a
 //! status is stale (the runtime's status store does, with state).
 
+use crate::adapters::RawRecord;
 use crate::adapters::erp::profile::Field;
 use crate::adapters::erp::{ErpEvent, ErpEventKind};
-use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::canonical::{OrderStatus, OrderStatusCode};
 
@@ -36,13 +36,6 @@ pub fn status_record(
     source: &Source<'_>,
     now_ms: i64,
 ) -> Result<OrderStatus, Failure> {
-    let d = &event.data;
-    let opt = |f: Field| -> Result<Option<String>, Failure> {
-        match event.field(f) {
-            Some(path) => json::opt_str(d, path),
-            None => Ok(None),
-        }
-    };
     let erp_order_id = match event.kind {
         ErpEventKind::OrderCreated
         | ErpEventKind::OrderAccepted
@@ -50,12 +43,9 @@ pub fn status_record(
         | ErpEventKind::OrderCreditHold
         | ErpEventKind::OrderCreditReleased
         | ErpEventKind::OrderCancelled => Some(event.document_id.clone()),
-        _ => opt(Field::ErpOrderId)?,
+        _ => event.opt(Field::ErpOrderId)?,
     };
-    let expected_delivery_date = match event.field(Field::ExpectedDeliveryDate) {
-        Some(path) => json::opt_date(d, path)?,
-        None => None,
-    };
+    let expected_delivery_date = event.date(Field::ExpectedDeliveryDate)?;
     Ok(OrderStatus {
         meta: meta(raw, source, "order_status", now_ms),
         order_id: source.correlation_id.to_string(),
@@ -63,9 +53,9 @@ pub fn status_record(
         erp_instance: event.instance.clone(),
         status,
         status_at: event.occurred_at,
-        reason: opt(Field::Reason)?,
+        reason: event.opt(Field::Reason)?,
         hold_reason: if status == OrderStatusCode::CreditHold {
-            opt(Field::HoldReason)?
+            event.opt(Field::HoldReason)?
         } else {
             None
         },
@@ -76,7 +66,7 @@ pub fn status_record(
 /// The Salesforce order id an ERP event refers to; without it nothing can be correlated.
 pub fn salesforce_order_id(event: &ErpEvent) -> Result<String, Failure> {
     let path = event.field(Field::SalesforceOrderId).unwrap_or("salesforce_order_id");
-    json::opt_str(&event.data, path)?.ok_or_else(|| {
+    event.data.text(path)?.ok_or_else(|| {
         Failure::business(
             "MISSING_ORDER_REFERENCE",
             format!(

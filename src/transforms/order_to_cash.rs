@@ -32,11 +32,11 @@ fn complete(event: &ErpEvent) -> Result<bool, Failure> {
     let Some(path) = event.field(Field::Complete) else {
         return Ok(true);
     };
-    match json::get(&event.data, path) {
+    match event.data.value(path).as_deref() {
         None => Ok(true),
         Some(Value::String(s)) if s == "C" => Ok(true),
         Some(Value::String(s)) if s == "A" || s == "B" => Ok(false),
-        Some(_) => Ok(json::opt_bool(&event.data, path)?.unwrap_or(true)),
+        other => Ok(json::bool_of(other, path)?.unwrap_or(true)),
     }
 }
 

@@ -46,8 +46,8 @@ pub enum ErpEventKind {
 }
 
 /// One ERP event, normalized enough to route and deduplicate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErpEvent {
+#[derive(Debug, Clone)]
+pub struct ErpEvent<'a> {
     pub profile: &'static Profile,
     pub kind: ErpEventKind,
     pub event_id: String,
@@ -58,10 +58,11 @@ pub struct ErpEvent {
     /// The ERP document number of the event's object (sales order, delivery, billing doc, payment,
     /// return, billing plan, reservation).
     pub document_id: String,
-    pub data: Value,
+    /// The event's `data`, read field by field (see `json::Object`).
+    pub data: json::Object<'a>,
 }
 
-impl ErpEvent {
+impl ErpEvent<'_> {
     /// The idempotency key of DESIGN.md section 3: system, instance, document, event type, time.
     pub fn idempotency_key(&self) -> String {
         format!(
@@ -78,7 +79,7 @@ impl ErpEvent {
     /// A text field; `None` when absent or when the profile has no such field.
     pub fn opt(&self, f: profile::Field) -> Result<Option<String>, Failure> {
         match self.field(f) {
-            Some(path) => json::opt_str(&self.data, path),
+            Some(path) => self.data.text(path),
             None => Ok(None),
         }
     }
@@ -91,7 +92,7 @@ impl ErpEvent {
 
     pub fn opt_i64(&self, f: profile::Field) -> Result<Option<i64>, Failure> {
         match self.field(f) {
-            Some(path) => json::opt_i64(&self.data, path),
+            Some(path) => json::i64_of(self.data.value(path).as_deref(), path),
             None => Ok(None),
         }
     }
@@ -99,24 +100,26 @@ impl ErpEvent {
     /// An exact decimal (amount or quantity); `code` classifies a malformed value.
     pub fn dec<const S: u32>(&self, f: profile::Field, code: &'static str) -> Result<Option<Dec<S>>, Failure> {
         match self.field(f) {
-            Some(path) => json::opt_dec(&self.data, path, code),
+            Some(path) => json::dec(self.data.value(path).as_deref(), path, code),
             None => Ok(None),
         }
     }
 
     pub fn date(&self, f: profile::Field) -> Result<Option<i32>, Failure> {
         match self.field(f) {
-            Some(path) => json::opt_date(&self.data, path),
+            Some(path) => json::date_of(self.data.value(path).as_deref(), path),
             None => Ok(None),
         }
     }
 
     /// The document's items (empty when it has none).
-    pub fn lines(&self) -> Result<&[Value], Failure> {
-        match self.field(profile::Field::Lines).and_then(|p| json::get(&self.data, p)) {
-            None => Ok(&[]),
-            Some(Value::Array(items)) => Ok(items),
-            Some(_) => Err(Failure::poison("WRONG_TYPE", "document lines must be an array")),
+    pub fn lines(&self) -> Result<Vec<Value>, Failure> {
+        match self.field(profile::Field::Lines).and_then(|p| self.data.value(p)) {
+            None => Ok(Vec::new()),
+            Some(v) => match v.into_owned() {
+                Value::Array(items) => Ok(items),
+                _ => Err(Failure::poison("WRONG_TYPE", "document lines must be an array")),
+            },
         }
     }
 
@@ -131,7 +134,7 @@ impl ErpEvent {
 }
 
 /// Reads one record as an event of `profile`.
-pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent, Failure> {
+pub fn parse<'a>(raw: &RawRecord<'a>, profile: &'static Profile) -> Result<ErpEvent<'a>, Failure> {
     let ce = match &profile.bare {
         Some(bare) if raw.header("ce_specversion").is_none() => {
             let v = json::parse_payload(raw.payload)?;
@@ -159,7 +162,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
         ));
     }
     let occurred_at = match profile.path(profile::Field::EventTime) {
-        Some(path) if json::get(&ce.data, path).is_some() => json::req_instant(&ce.data, path)?,
+        Some(path) if let Some(t) = ce.data.value(path) => json::instant_of(Some(&t), path)?,
         _ => ce
             .time_ms
             .or(raw.timestamp_ms)
@@ -167,7 +170,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
     };
     let instance = profile
         .path(profile::Field::Instance)
-        .and_then(|p| json::opt_str(&ce.data, p).ok().flatten())
+        .and_then(|p| ce.data.text(p).ok().flatten())
         .unwrap_or_else(|| {
             ce.source
                 .trim_end_matches('/')
@@ -177,7 +180,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
                 .to_string()
         });
     let doc_path = profile.document_path(kind);
-    let document_id = match json::opt_str(&ce.data, doc_path)? {
+    let document_id = match ce.data.text(doc_path)? {
         Some(d) => d,
         None => ce.subject.clone().ok_or_else(|| {
             Failure::poison(
@@ -199,7 +202,7 @@ pub fn parse(raw: &RawRecord<'_>, profile: &'static Profile) -> Result<ErpEvent,
 }
 
 /// An ERP's own JSON envelope read as a CloudEvent whose data is the whole body.
-fn bare_event(v: Value, bare: &profile::BareEnvelope) -> Result<cloudevents::CloudEvent, Failure> {
+fn bare_event(v: Value, bare: &profile::BareEnvelope) -> Result<cloudevents::CloudEvent<'static>, Failure> {
     if !v.is_object() {
         return Err(Failure::poison("NOT_A_CLOUDEVENT", "payload is JSON but not an object"));
     }
@@ -209,7 +212,7 @@ fn bare_event(v: Value, bare: &profile::BareEnvelope) -> Result<cloudevents::Clo
         event_type: json::req_str(&v, bare.event_type)?,
         time_ms: Some(json::req_instant(&v, bare.time)?),
         subject: None,
-        data: v,
+        data: json::Object::Tree(v),
         binary_mode: false,
     })
 }
