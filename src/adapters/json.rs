@@ -164,7 +164,11 @@ pub fn date_of(value: Option<&Value>, name: &str) -> Result<Option<i32>, Failure
         .filter(|v| !v.is_null())
         .map(super::time::date)
         .transpose()
-        .map_err(|e| Failure::poison("INVALID_DATE", format!("field `{name}`: {e}")))
+        .map_err(|e| invalid_date(name, e))
+}
+
+fn invalid_date(name: &str, e: String) -> Failure {
+    Failure::poison("INVALID_DATE", format!("field `{name}`: {e}"))
 }
 
 /// The text of a JSON string that needs no unescaping, as it stands between its quotes.
@@ -226,14 +230,28 @@ impl<'a> Object<'a> {
         }
     }
 
-    /// A text field, as [`text`] reads it; a plain string member is read in place.
-    pub fn text(&self, path: &str) -> Result<Option<String>, Failure> {
-        if !path.contains('.')
-            && let Some(s) = self.member(path).and_then(plain_str)
-        {
-            return str_text(s, path);
+    /// The member at `path` when it is a plain string (see [`plain_str`]): read in place.
+    fn plain(&self, path: &str) -> Option<&'a str> {
+        if path.contains('.') {
+            return None;
         }
-        text(self.value(path).as_deref(), path)
+        self.member(path).and_then(plain_str)
+    }
+
+    /// A text field, as [`text`] reads it.
+    pub fn text(&self, path: &str) -> Result<Option<String>, Failure> {
+        match self.plain(path) {
+            Some(s) => str_text(s, path),
+            None => text(self.value(path).as_deref(), path),
+        }
+    }
+
+    /// A date field, as [`date_of`] reads it.
+    pub fn date(&self, path: &str) -> Result<Option<i32>, Failure> {
+        match self.plain(path) {
+            Some(s) => super::time::date_str(s).map(Some).map_err(|e| invalid_date(path, e)),
+            None => date_of(self.value(path).as_deref(), path),
+        }
     }
 
     /// The whole object as a tree (tests, diagnostics).
@@ -338,7 +356,7 @@ mod tests {
 
     #[test]
     fn an_object_read_one_level_deep_answers_like_its_tree() {
-        let text = r#"{"a":" x ","esc":"t\u00e9","n":5,"nul":null,"d":{"e":{"f":"deep"}},"dup":"1","dup":"2","k\u0065y":"v","a.b":"literal","blank":"  "}"#;
+        let text = r#"{"a":" x ","esc":"t\u00e9","n":5,"nul":null,"d":{"e":{"f":"deep"}},"dup":"1","dup":"2","k\u0065y":"v","a.b":"literal","blank":"  ","day":" 2026-11-26 ","ms":"1795651200000"}"#;
         let raw: &RawValue = serde_json::from_str(text).unwrap();
         let lazy = Object::read(raw).unwrap();
         let tree = Object::Tree(serde_json::from_str(text).unwrap());
@@ -348,9 +366,12 @@ mod tests {
         ] {
             assert_eq!(lazy.value(path), tree.value(path), "{path}");
             assert_eq!(lazy.text(path), tree.text(path), "{path}");
+            assert_eq!(lazy.date(path), tree.date(path), "{path}");
         }
         assert_eq!(lazy.text("a").unwrap().as_deref(), Some("x"));
         assert_eq!(lazy.text("dup").unwrap().as_deref(), Some("2"));
+        assert_eq!(lazy.date("day").unwrap(), Some(20_783));
+        assert_eq!(lazy.date("a").unwrap_err().code, "INVALID_DATE");
         assert_eq!(lazy.text("d").unwrap_err().code, "WRONG_TYPE");
         assert_eq!(lazy.to_value(), tree.to_value());
         let list: &RawValue = serde_json::from_str("[1]").unwrap();

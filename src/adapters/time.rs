@@ -57,14 +57,18 @@ pub fn instant_str(s: &str) -> Result<i64, String> {
 
 /// Avro `date` (days since 1970-01-01) from `YYYY-MM-DD`, a full timestamp, or `/Date(ms)/`.
 pub fn date(v: &Value) -> Result<i32, String> {
-    if let Value::String(s) = v
-        // `YYYY-MM-DD`, chrono's own date syntax: parsed without interpreting a format string.
-        && let Ok(d) = s.trim().parse::<chrono::NaiveDate>()
-    {
+    match v {
+        Value::String(s) => date_str(s),
+        other => Ok(instant(other)?.div_euclid(86_400_000) as i32),
+    }
+}
+
+pub fn date_str(s: &str) -> Result<i32, String> {
+    // `YYYY-MM-DD`, chrono's own date syntax: parsed without interpreting a format string.
+    if let Ok(d) = s.trim().parse::<chrono::NaiveDate>() {
         return Ok(crate::schema::canonical::epoch_days(d));
     }
-    let ms = instant(v)?;
-    Ok(ms.div_euclid(86_400_000) as i32)
+    Ok(instant_str(s)?.div_euclid(86_400_000) as i32)
 }
 
 #[cfg(test)]

@@ -223,6 +223,17 @@ pub(crate) struct Pending {
     pub(crate) redriven: u64,
 }
 
+impl Pending {
+    /// For a batch of `records`: the maps every record adds to start at their final size.
+    pub(crate) fn for_batch(records: usize) -> Self {
+        Self {
+            fingerprints: FingerprintMap::with_capacity_and_hasher(records, Default::default()),
+            statuses: FingerprintMap::with_capacity_and_hasher(records, Default::default()),
+            ..Self::default()
+        }
+    }
+}
+
 /// A worker's transform, outputs and state: everything but the Kafka clients.
 pub struct Pipeline {
     pub(crate) settings: Settings,

@@ -547,7 +547,7 @@ impl Worker {
         self.producer.begin_transaction().map_err(|e| nothing(classify(e)))?;
         let producer = self.producer.clone();
         let mut outbox = Outbox::new(&producer);
-        let mut pending = Pending::default();
+        let mut pending = Pending::for_batch(batch.len());
         self.process_batch(batch, redrive, prepared, now, &mut outbox, &mut pending)
             .await
             .map_err(nothing)?;

@@ -107,7 +107,7 @@ impl ErpEvent<'_> {
 
     pub fn date(&self, f: profile::Field) -> Result<Option<i32>, Failure> {
         match self.field(f) {
-            Some(path) => json::date_of(self.data.value(path).as_deref(), path),
+            Some(path) => self.data.date(path),
             None => Ok(None),
         }
     }
