@@ -32,7 +32,7 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
         .replacen("schema = \"shipment\"", "schema = \"shipments\"", 1)
         .replacen("name = \"erp-billing\"", "name = \"erp-delivery\"", 1)
         .replacen("max_wait = \"100ms\"", "max_wait = \"soon\"", 1)
-        .replacen("max_records = 500", "max_records = 50000", 1)
+        .replacen("max_records = 1000", "max_records = 50000", 1)
         .replacen("listen = \"127.0.0.1:9464\"", "listen = \"localhost\"", 1)
         .replacen("route_by = \"legal_entity\"", "route_by = \"colour\"", 1)
         .replacen(
