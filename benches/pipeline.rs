@@ -334,8 +334,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // Tuned as `syncline` tunes it, before the runtime's threads start.
+    syncline::allocator::tune();
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => panic!("no tokio runtime: {e}"),
+    }
+}
+
+async fn run() {
     let n = env_num("BENCH_EVENTS", 300_000);
     let rounds_wanted = env_num("BENCH_ROUNDS", 5);
     let warmup = env_num("BENCH_WARMUP", 1);

@@ -5,6 +5,7 @@
 //! transactions) → `ops` (replay, metrics, tracker); `cli` is the command line.
 
 pub mod adapters;
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod contract;
