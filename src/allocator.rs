@@ -3,7 +3,7 @@
 //! Owns: mimalloc's process-wide options. Must not: declare the global allocator (each binary
 //! does, with `mimalloc::MiMalloc`), or depend on being it: tuning an unused mimalloc is harmless.
 
-use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use libmimalloc_sys::{mi_collect, mi_option_get, mi_option_set, mi_option_t};
 
 /// mimalloc's `purge_delay` option: the same position in its v2 and v3 option enums.
 const PURGE_DELAY: mi_option_t = 15;
@@ -18,6 +18,13 @@ const PURGE_DELAY_MS: std::os::raw::c_long = 1000;
 pub fn tune() {
     // SAFETY: sets a process-wide option; mimalloc reads it whenever it schedules a purge.
     unsafe { mi_option_set(PURGE_DELAY, PURGE_DELAY_MS) };
+}
+
+/// Hands freed memory back to the OS now instead of after the purge delay, so that a resident
+/// size measured next is what the process holds, not what it freed a moment ago.
+pub fn release_freed() {
+    // SAFETY: a process-wide collection; safe to call from any thread at any time.
+    unsafe { mi_collect(true) };
 }
 
 /// The purge delay in force (ms).
