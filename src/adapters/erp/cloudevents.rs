@@ -67,6 +67,17 @@ pub fn parse<'a>(raw: &RawRecord<'a>) -> Result<CloudEvent<'a>, Failure> {
     })
 }
 
+/// Whether `payload` is a structured-mode event (a JSON object with a `specversion`), found
+/// without building its tree: profiles whose ERP also sends its own envelope ask this first.
+/// Anything else, including payloads that are not JSON, answers no.
+pub fn is_structured(payload: Option<&[u8]>) -> bool {
+    structured_text(payload)
+        .ok()
+        .and_then(|text| serde_json::from_str::<&RawValue>(text).ok())
+        .and_then(|top| json::Object::read(top).ok())
+        .is_some_and(|top| top.value("specversion").is_some())
+}
+
 /// The attributes of a structured-mode event that syncline reads. The others are skipped
 /// unbuilt, and the attributes and `data`'s members stay slices of the payload until read: the
 /// envelope was a third of the cost of reading an ERP event. (JSON `null` reads as absent.)
@@ -229,6 +240,15 @@ mod tests {
         assert_eq!(parse(&raw(base64, &[])).unwrap_err().code, "UNSUPPORTED_DATA");
         let bad_time = br#"{"specversion":"1.0","id":"e","source":"s","type":"t","time":"yesterday"}"#;
         assert_eq!(parse(&raw(bad_time, &[])).unwrap_err().code, "INVALID_TIMESTAMP");
+    }
+
+    #[test]
+    fn structured_events_are_told_from_vendor_envelopes_without_a_tree() {
+        let yes = |p: &[u8]| is_structured(Some(p));
+        assert!(yes(br#" {"specversion":"1.0","id":"e","data":{}}"#));
+        assert!(!yes(br#"{"BusinessEventId":"x","specversion":null}"#));
+        assert!(!yes(br#"{"BusinessEventId":"x"}"#));
+        assert!(!yes(b"[1]") && !yes(b"{not json") && !is_structured(None));
     }
 
     #[test]

@@ -137,11 +137,10 @@ impl ErpEvent<'_> {
 pub fn parse<'a>(raw: &RawRecord<'a>, profile: &'static Profile) -> Result<ErpEvent<'a>, Failure> {
     let ce = match &profile.bare {
         Some(bare) if raw.header("ce_specversion").is_none() => {
-            let v = json::parse_payload(raw.payload)?;
-            if json::get(&v, "specversion").is_some() {
+            if cloudevents::is_structured(raw.payload) {
                 cloudevents::parse(raw)?
             } else {
-                bare_event(v, bare)?
+                bare_event(json::parse_payload(raw.payload)?, bare)?
             }
         }
         _ => cloudevents::parse(raw)?,
