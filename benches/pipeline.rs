@@ -611,7 +611,7 @@ offsets, first commit to last (start-up apart: for (b) changelog topics, produce
 {round_rows}\n\
 Besides its outputs, (b) writes one state record per batch (idempotency and status-ledger entries) in the same \
 transaction, and a ledger snapshot once a minute; it parses the CloudEvent, maps it, and encodes Avro through the registry's cached schema id; the next batch is \
-collected, mapped and encoded while the current one commits (on two tasks when that is slower than the commit).\n\n\
+collected, mapped and encoded on a task of its own while the current one commits.\n\n\
 CPU per record is the CPU time (user and system) the benchmark process and the broker used while a pipeline drained the \
 input, divided by the events. It moves less from run to run than throughput does, and it shows where the difference between \
 the pipelines goes: on 2 cores shared with the broker, every microsecond syncline spends is one the broker does not have for \

@@ -5,9 +5,9 @@
 //! records, changelog records and input offsets commit together), rewinding after an abort,
 //! restoring and dropping the state of assigned and revoked partitions, and re-driving parked
 //! records. While a batch's transaction commits (a broker round trip or two), the next batch is
-//! collected and its records transformed and encoded ahead (`Preparer::prepare`, which reads no
-//! state; half of a large batch on a helper task when preparing is the slower of the two, see
-//! `Pace`); they are processed in their own transaction once the first one committed. Must not:
+//! collected and its records transformed and encoded ahead on a task of their own
+//! (`Preparer::prepare`, which reads no state); they are processed in their own transaction once
+//! the first one committed. Must not:
 //! decide what a record becomes (the `pipeline` does), or restart itself (the supervisor does).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -175,41 +175,9 @@ pub struct Worker {
     restored: HashSet<i32>,
     /// A fatal consumer error seen while collecting: the worker must be rebuilt.
     fatal: Option<KafkaError>,
-    /// Whether batches are prepared on two tasks; see `Pace`.
-    pace: Pace,
     /// The last committed batch: some thousand allocations to free, which `fetch_ahead` does
     /// while the next transaction commits instead of on the way to it.
     retired: Vec<OwnedMessage>,
-}
-
-/// Whether to prepare a batch on one task or two. A second task pays only when preparing is the
-/// critical path, i.e. it outlasts the commit it overlaps. Otherwise it only takes CPU from the
-/// client and broker threads that the commit waits on. On 2 cores shared with the broker, an
-/// always-split prepare made every commit ~1.5 ms slower at 500-record batches; an unsplit one
-/// bound large batches to one core.
-#[derive(Debug, Default, Clone, Copy)]
-struct Pace {
-    split: bool,
-    /// How long the last prepare took.
-    prepared_in: Duration,
-}
-
-impl Pace {
-    /// After each commit that overlapped a prepare, with how long it took: split the next
-    /// prepare if preparing the last batch on one task would have taken longer.
-    fn settle(&mut self, committed_in: Duration) {
-        let one_task = if self.split {
-            self.prepared_in * 2
-        } else {
-            self.prepared_in
-        };
-        // Hysteresis: near the threshold, timing noise alone would flip it every batch.
-        self.split = if self.split {
-            one_task * 4 > committed_in * 3
-        } else {
-            one_task > committed_in
-        };
-    }
 }
 
 impl Worker {
@@ -279,7 +247,6 @@ impl Worker {
             arrivals,
             restored: HashSet::new(),
             fatal: None,
-            pace: Pace::default(),
             retired: Vec::new(),
         })
     }
@@ -434,44 +401,25 @@ impl Worker {
         }
     }
 
-    /// Transforms and encodes every record of `batch` ahead of its transaction, on tasks of its
+    /// Transforms and encodes every record of `batch` ahead of its transaction, on a task of its
     /// own: the task driving the commit meanwhile moves on from each commit step as soon as it
-    /// completes, not at the prepare's next yield. While preparing is the critical path (see
-    /// [`Pace`]), a large batch is split over two tasks. `None` if a task died (it cannot panic
-    /// by design; if it did, its records are gone from this batch, so the worker stops and is
-    /// rebuilt, reading again from the committed offsets).
-    async fn prepare(&mut self, mut batch: Vec<OwnedMessage>) -> Option<Ready> {
+    /// completes, not at the prepare's next yield. One task, not several: on 2 cores shared with
+    /// the broker, splitting a batch over two tasks took the CPU the commit waits on (at 1000
+    /// records, syncline's CPU per record rose from ~10–12 to ~13–15 us and its throughput fell
+    /// by a fifth). `None` if the task died (it cannot panic by design; if it did, its records
+    /// are gone from this batch, so the worker stops and is rebuilt, reading again from the
+    /// committed offsets).
+    async fn prepare(&mut self, batch: Vec<OwnedMessage>) -> Option<Ready> {
         let now = chrono::Utc::now().timestamp_millis();
-        let started = Instant::now();
-        let second = if self.pace.split && batch.len() >= 64 {
-            batch.split_off(batch.len() / 2)
-        } else {
-            Vec::new()
-        };
-        let spawn = |part: Vec<OwnedMessage>| {
-            let prep = self.p.prep.clone();
-            tokio::spawn(async move {
-                let prepared = prepare_all(&prep, &part, now).await;
-                (part, prepared)
-            })
-        };
-        let first = spawn(batch);
-        let second = (!second.is_empty()).then(|| spawn(second));
-        let mut ready = match first.await {
-            Ok((batch, prepared)) => Ready { batch, prepared },
-            Err(e) => return self.prepare_failed(e),
-        };
-        if let Some(second) = second {
-            match second.await {
-                Ok((batch, prepared)) => {
-                    ready.batch.extend(batch);
-                    ready.prepared.extend(prepared);
-                }
-                Err(e) => return self.prepare_failed(e),
-            }
+        let prep = self.p.prep.clone();
+        let task = tokio::spawn(async move {
+            let prepared = prepare_all(&prep, &batch, now).await;
+            Ready { batch, prepared }
+        });
+        match task.await {
+            Ok(ready) => Some(ready),
+            Err(e) => self.prepare_failed(e),
         }
-        self.pace.prepared_in = started.elapsed();
-        Some(ready)
     }
 
     fn prepare_failed(&mut self, e: tokio::task::JoinError) -> Option<Ready> {
@@ -558,25 +506,19 @@ impl Worker {
             _ => None,
         };
         // Deliveries, offsets and the commit wait on the broker; meanwhile the next batch is
-        // collected and prepared on this task.
+        // collected here and prepared on a task of its own.
         let finish = async {
-            let started = Instant::now();
             txn::commit(&producer, outbox, offsets, KAFKA_TIMEOUT)
                 .await
                 .map_err(classify)?;
-            Ok::<_, BatchError>((chrono::Utc::now().timestamp_millis(), started.elapsed()))
+            Ok::<_, BatchError>(chrono::Utc::now().timestamp_millis())
         };
         let (finished, ahead) = match prefetch {
             Some(shutdown) => tokio::join!(finish, self.fetch_ahead(shutdown)),
             None => (finish.await, Ahead::Empty),
         };
         let committed_at = match finished {
-            Ok((at, took)) => {
-                if let Ahead::Batch(_) = ahead {
-                    self.pace.settle(took);
-                }
-                at
-            }
+            Ok(at) => at,
             Err(e) => return Err((e, ahead)),
         };
         self.count_txn("committed");
@@ -872,32 +814,5 @@ impl Worker {
         info!(worker = %self.p.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
         self.restored.extend(needed);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn after(pace: &mut Pace, prepared_ms: u64, committed_ms: u64) -> bool {
-        pace.prepared_in = Duration::from_millis(prepared_ms);
-        pace.settle(Duration::from_millis(committed_ms));
-        pace.split
-    }
-
-    #[test]
-    fn prepare_splits_only_while_it_is_the_critical_path() {
-        let mut pace = Pace::default();
-        assert!(
-            !after(&mut pace, 3, 5),
-            "a prepare shorter than the commit stays on one task"
-        );
-        assert!(after(&mut pace, 7, 5), "a prepare outlasting the commit splits");
-        // Split, 3 ms stands for ~6 ms on one task: still longer than the 5 ms commit.
-        assert!(after(&mut pace, 3, 5));
-        // Near the threshold (~6 ms on one task against a 7 ms commit) it stays split: no flapping.
-        assert!(after(&mut pace, 3, 7));
-        // Clearly shorter (4 ms on one task against 8 ms): back to one task.
-        assert!(!after(&mut pace, 2, 8));
     }
 }
