@@ -151,7 +151,11 @@ pub fn req_instant(v: &Value, path: &str) -> Result<i64, Failure> {
 /// A field value already looked up (`name` is for the error message) as epoch milliseconds.
 pub fn instant_of(value: Option<&Value>, name: &str) -> Result<i64, Failure> {
     let raw = value.filter(|v| !v.is_null()).ok_or_else(|| missing(name))?;
-    super::time::instant(raw).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("field `{name}`: {e}")))
+    super::time::instant(raw).map_err(|e| invalid_timestamp(name, e))
+}
+
+fn invalid_timestamp(name: &str, e: String) -> Failure {
+    Failure::poison("INVALID_TIMESTAMP", format!("field `{name}`: {e}"))
 }
 
 pub fn opt_date(v: &Value, path: &str) -> Result<Option<i32>, Failure> {
@@ -175,6 +179,28 @@ fn invalid_date(name: &str, e: String) -> Failure {
 pub fn plain_str(raw: &RawValue) -> Option<&str> {
     let inner = raw.get().strip_prefix('"')?.strip_suffix('"')?;
     (!inner.contains('\\')).then_some(inner)
+}
+
+/// A member kept as its slice of the payload, as a tree; JSON null as absent. It was scanned as
+/// JSON already, so parsing it cannot fail.
+fn parse_member(raw: &RawValue) -> Option<Value> {
+    serde_json::from_str(raw.get()).ok().filter(|v: &Value| !v.is_null())
+}
+
+/// A member's text as [`text`] reads it: a plain string in place, anything else parsed first.
+pub fn raw_text(raw: &RawValue, name: &str) -> Result<Option<String>, Failure> {
+    match plain_str(raw) {
+        Some(s) => str_text(s, name),
+        None => text(parse_member(raw).as_ref(), name),
+    }
+}
+
+/// A member as epoch milliseconds, as [`instant_of`] reads it.
+pub fn raw_instant(raw: &RawValue, name: &str) -> Result<i64, Failure> {
+    match plain_str(raw) {
+        Some(s) => super::time::instant_str(s).map_err(|e| invalid_timestamp(name, e)),
+        None => instant_of(parse_member(raw).as_ref(), name),
+    }
 }
 
 /// A JSON object read one level deep: each member stays its slice of the payload until a field
@@ -220,35 +246,34 @@ impl<'a> Object<'a> {
             Object::Tree(v) => get(v, path).map(Cow::Borrowed),
             Object::Members(_) => {
                 let (first, rest) = path.split_once('.').map_or((path, None), |(f, r)| (f, Some(r)));
-                // Valid JSON already (it was scanned as such): parsing the slice cannot fail.
-                let v: Value = serde_json::from_str(self.member(first)?.get()).ok()?;
+                let v = parse_member(self.member(first)?)?;
                 match rest {
-                    None => (!v.is_null()).then_some(Cow::Owned(v)),
+                    None => Some(Cow::Owned(v)),
                     Some(rest) => get(&v, rest).cloned().map(Cow::Owned),
                 }
             }
         }
     }
 
-    /// The member at `path` when it is a plain string (see [`plain_str`]): read in place.
-    fn plain(&self, path: &str) -> Option<&'a str> {
+    /// The member at `path` when the path is a single name: read in place.
+    fn member_at(&self, path: &str) -> Option<&'a RawValue> {
         if path.contains('.') {
             return None;
         }
-        self.member(path).and_then(plain_str)
+        self.member(path)
     }
 
     /// A text field, as [`text`] reads it.
     pub fn text(&self, path: &str) -> Result<Option<String>, Failure> {
-        match self.plain(path) {
-            Some(s) => str_text(s, path),
+        match self.member_at(path) {
+            Some(raw) => raw_text(raw, path),
             None => text(self.value(path).as_deref(), path),
         }
     }
 
     /// A date field, as [`date_of`] reads it.
     pub fn date(&self, path: &str) -> Result<Option<i32>, Failure> {
-        match self.plain(path) {
+        match self.member_at(path).and_then(plain_str) {
             Some(s) => super::time::date_str(s).map(Some).map_err(|e| invalid_date(path, e)),
             None => date_of(self.value(path).as_deref(), path),
         }

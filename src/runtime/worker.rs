@@ -418,14 +418,12 @@ impl Worker {
         });
         match task.await {
             Ok(ready) => Some(ready),
-            Err(e) => self.prepare_failed(e),
+            Err(e) => {
+                warn!(worker = %self.p.settings.name, error = %e, "preparing records failed; rebuilding the worker");
+                self.fatal = Some(KafkaError::Canceled);
+                None
+            }
         }
-    }
-
-    fn prepare_failed(&mut self, e: tokio::task::JoinError) -> Option<Ready> {
-        warn!(worker = %self.p.settings.name, error = %e, "preparing records failed; rebuilding the worker");
-        self.fatal = Some(KafkaError::Canceled);
-        None
     }
 
     /// Up to `max_records` records, or fewer once `max_wait` passed since the first one.

@@ -34,7 +34,8 @@ pub fn parse<'a>(raw: &RawRecord<'a>) -> Result<CloudEvent<'a>, Failure> {
             "neither a `specversion` attribute (structured mode) nor a `ce_specversion` header (binary mode)",
         ));
     };
-    let required = |v: Option<&RawValue>, name: &str| attribute(v, name)?.ok_or_else(|| json::missing(name));
+    let text = |v: Option<&RawValue>, name: &str| v.map(|r| json::raw_text(r, name)).transpose().map(Option::flatten);
+    let required = |v: Option<&RawValue>, name: &str| text(v, name)?.ok_or_else(|| json::missing(name));
     check_version(&required(Some(specversion), "specversion")?)?;
     let data = match (e.data, e.data_base64) {
         (Some(d), _) => json::Object::read(d)?,
@@ -46,22 +47,13 @@ pub fn parse<'a>(raw: &RawRecord<'a>) -> Result<CloudEvent<'a>, Failure> {
         }
         (None, None) => json::Object::Tree(Value::Null),
     };
-    let time_ms = match e.time.map(Attr::of) {
-        None => None,
-        Some(t) => Some(
-            match &t {
-                Attr::Plain(s) => crate::adapters::time::instant_str(s),
-                Attr::Parsed(v) => crate::adapters::time::instant(v),
-            }
-            .map_err(|err| Failure::poison("INVALID_TIMESTAMP", format!("field `time`: {err}")))?,
-        ),
-    };
+    let time_ms = e.time.map(|t| json::raw_instant(t, "time")).transpose()?;
     Ok(CloudEvent {
         id: required(e.id, "id")?,
         source: required(e.source, "source")?,
         event_type: required(e.event_type, "type")?,
         time_ms,
-        subject: attribute(e.subject, "subject")?,
+        subject: text(e.subject, "subject")?,
         data,
         binary_mode: false,
     })
@@ -99,32 +91,6 @@ struct Structured<'a> {
     data: Option<&'a RawValue>,
     #[serde(borrow)]
     data_base64: Option<&'a RawValue>,
-}
-
-/// An attribute as it stands in the payload: a plain string (the usual case) is used in place;
-/// anything else (escapes, a number, an object) is parsed for the checks `json` makes.
-enum Attr<'a> {
-    Plain(&'a str),
-    Parsed(Value),
-}
-
-impl<'a> Attr<'a> {
-    fn of(raw: &'a RawValue) -> Self {
-        match json::plain_str(raw) {
-            Some(s) => Attr::Plain(s),
-            // Already checked as JSON while the envelope was read: parsing it again cannot fail.
-            None => Attr::Parsed(serde_json::from_str(raw.get()).unwrap_or(Value::Null)),
-        }
-    }
-}
-
-/// An attribute's text, with the checks of `json::text`.
-fn attribute(raw: Option<&RawValue>, name: &str) -> Result<Option<String>, Failure> {
-    match raw.map(Attr::of) {
-        None => Ok(None),
-        Some(Attr::Plain(s)) => json::str_text(s, name),
-        Some(Attr::Parsed(v)) => json::text(Some(&v), name),
-    }
 }
 
 /// The payload's text, once it is known to be a JSON object.
