@@ -20,6 +20,9 @@ RUN="${SYNCLINE_RUN_DIR:-$CACHE/run}"
 KAFKA_PORT="${SYNCLINE_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${SYNCLINE_CONTROLLER_PORT:-9093}"
 REGISTRY_PORT="${SYNCLINE_REGISTRY_PORT:-8081}"
+# Apicurio (Quarkus) serves health and metrics on a management interface of its own, by default on
+# 0.0.0.0:9000, a port many tools use: loopback here, on a port little else picks.
+REGISTRY_MANAGEMENT_PORT="${SYNCLINE_REGISTRY_MANAGEMENT_PORT:-18081}"
 START_TIMEOUT="${SYNCLINE_START_TIMEOUT:-120}"
 
 KAFKA_HOME="$CACHE/kafka-$KAFKA_VERSION"
@@ -142,6 +145,19 @@ stop_pidfile() { # name pidfile
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Fails before anything starts when a port the service needs is held by another process, naming
+# the port and the variable that moves it (a late bind failure reads as "did not become ready").
+require_free_ports() { # service VAR=port...
+  local service=$1; shift
+  local pair var port
+  for pair in "$@"; do
+    var=${pair%%=*}; port=${pair#*=}
+    if port_open "$port"; then
+      die "$service needs port $port on 127.0.0.1, which another process holds: stop it or set $var to a free port"
+    fi
+  done
+}
+
 # --- readiness -----------------------------------------------------------------------------
 
 kafka_ready() {
@@ -226,7 +242,7 @@ EOF
 
 start_kafka() {
   if pid_alive "$RUN/kafka.pid"; then log "kafka already running (pid $(cat "$RUN/kafka.pid"))"; return 0; fi
-  if port_open "$KAFKA_PORT"; then die "port $KAFKA_PORT is taken by a process this script did not start"; fi
+  require_free_ports kafka "SYNCLINE_KAFKA_PORT=$KAFKA_PORT" "SYNCLINE_CONTROLLER_PORT=$CONTROLLER_PORT"
   write_kafka_config
   local java; java=$(java_bin)
   if [[ ! -f "$RUN/kafka-data/meta.properties" ]]; then
@@ -246,11 +262,12 @@ start_kafka() {
 
 start_registry() {
   if pid_alive "$RUN/registry.pid"; then log "registry already running (pid $(cat "$RUN/registry.pid"))"; return 0; fi
-  if port_open "$REGISTRY_PORT"; then die "port $REGISTRY_PORT is taken by a process this script did not start"; fi
+  require_free_ports registry "SYNCLINE_REGISTRY_PORT=$REGISTRY_PORT" "SYNCLINE_REGISTRY_MANAGEMENT_PORT=$REGISTRY_MANAGEMENT_PORT"
   local java="$REGISTRY_JAVA"
-  log "starting Apicurio Registry $APICURIO_VERSION on 127.0.0.1:$REGISTRY_PORT (in-memory storage)"
+  log "starting Apicurio Registry $APICURIO_VERSION on 127.0.0.1:$REGISTRY_PORT (in-memory storage, management on 127.0.0.1:$REGISTRY_MANAGEMENT_PORT)"
   # In-memory storage is the registry's default; state is gone on stop, which the tests want.
   QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$REGISTRY_PORT" \
+  QUARKUS_MANAGEMENT_HOST=127.0.0.1 QUARKUS_MANAGEMENT_PORT="$REGISTRY_MANAGEMENT_PORT" \
   APICURIO_REST_DELETION_ARTIFACT_ENABLED=true \
   APICURIO_REST_DELETION_ARTIFACT_VERSION_ENABLED=true \
   QUARKUS_LOG_CONSOLE_COLOR=false \

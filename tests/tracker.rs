@@ -1,7 +1,9 @@
 //! The business transaction tracker, as `syncline run` runs it: with a tiny service level an
 //! order without ERP acceptance is stuck, and leaves the stuck list once accepted; a return shows
 //! on its order's timeline and a part reservation gets a timeline of its own; the timelines
-//! survive a restart of the process.
+//! survive a restart of the process. Event times are set relative to the run (the samples' own
+//! times are fixed dates, which the wall clock passes), and the service levels are also judged
+//! at an explicit time a month ahead (`orders stuck --at`).
 
 mod common;
 
@@ -63,6 +65,8 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
     }
     let (child, base) = common::spawn_run(&path, "trk");
     let order = format!("801Dn{RUN}A1");
+    let submitted_at = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let accepted_at = submitted_at + chrono::Duration::minutes(5);
     let sample = syncline::samples::load(
         &common::repo_path("samples/salesforce/order_submitted.cometd.json"),
         RUN,
@@ -72,7 +76,7 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
         &p,
         &common::private("sf.order.submitted", &suffix),
         &order,
-        &sample.value,
+        &common::with_time(&sample.value, "/data/payload/CreatedDate", submitted_at),
     )
     .await;
 
@@ -92,7 +96,7 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
         &p,
         &common::private("erp.sales-order.events", &suffix),
         "5000",
-        &accepted.value,
+        &common::with_time(&accepted.value, "/time", accepted_at),
     )
     .await;
     eventually("the order to leave the stuck list", async || {
@@ -100,6 +104,25 @@ async fn stuck_orders_appear_leave_and_survive_a_restart() {
         ok && !out.contains(&order)
     })
     .await;
+    // ACCEPTED->SHIPPED is 3d: a month ahead the accepted order is overdue, by the clock given.
+    let month_ahead = (accepted_at + chrono::Duration::days(30)).to_rfc3339();
+    let (ok, out) = cli(&path, &["orders", "stuck", "--json", "--at", &month_ahead]);
+    assert!(ok, "{out}");
+    let stuck: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mine: Vec<&serde_json::Value> = stuck
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["order_id"] == order.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{out}");
+    assert_eq!(mine[0]["transition"], "ACCEPTED->SHIPPED", "{out}");
+    assert_eq!(mine[0]["since"], accepted_at.timestamp_millis(), "{out}");
+    assert_eq!(
+        mine[0]["overdue_ms"],
+        chrono::Duration::days(27).num_milliseconds(),
+        "{out}"
+    );
     eventually("the state gauge", async || {
         gauge(&base, "syncline_orders_in_state", ("state", "ACCEPTED")).await >= 1.0
     })

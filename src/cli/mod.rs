@@ -97,11 +97,19 @@ enum Command {
 enum OrdersCommand {
     /// Orders past the service level of their current state.
     Stuck {
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Judge the service levels as of this time (RFC 3339, or a duration ago such as 2h)
+        /// instead of now.
+        #[arg(long)]
+        at: Option<String>,
     },
     /// One order's timeline across Salesforce and ERP events.
-    Show { order_id: String },
+    Show {
+        /// The Salesforce order id (or opportunity / reservation id).
+        order_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,11 +278,16 @@ fn load_topology(cli: &Cli) -> Result<Topology, ConfigError> {
 async fn orders(t: &Topology, action: &OrdersCommand) -> Result<(), CliError> {
     use crate::ops::tracker;
     let tr = tracker::load(t).await?;
-    let now = chrono::Utc::now().timestamp_millis();
     let at = crate::runtime::dlq::rfc3339;
     match action {
-        OrdersCommand::Stuck { json } => {
-            let stuck = tr.stuck(now);
+        OrdersCommand::Stuck { json, at: as_of } => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let judged_at = match as_of {
+                Some(text) => crate::ops::replay::parse_time(text, now)
+                    .map_err(|e| CliError::Failed(format!("--at: {e}")))?,
+                None => now,
+            };
+            let stuck = tr.stuck(judged_at);
             if *json {
                 println!("{}", serde_json::to_string_pretty(&stuck).unwrap_or_default());
             } else if stuck.is_empty() {

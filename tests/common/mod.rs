@@ -349,6 +349,15 @@ pub fn private(topic: &str, suffix: &str) -> String {
     format!("{topic}.{suffix}")
 }
 
+/// A JSON event with the time at `pointer` (e.g. `/time`) set to `at`: tests that judge event
+/// times against the clock use times relative to the run, never the samples' fixed dates.
+pub fn with_time(event: &[u8], pointer: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(event).expect("a JSON event");
+    *v.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer} in the event")) =
+        serde_json::Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    serde_json::to_vec(&v).unwrap()
+}
+
 /// Starts `syncline run` as a child process; returns it and its metrics base URL (the endpoint
 /// binds port 0 and the log line says where it ended up).
 pub fn spawn_run(topology: &std::path::Path, instance: &str) -> (std::process::Child, String) {
