@@ -29,6 +29,7 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
     let first = common::wait_for(&names.output, 100, Duration::from_secs(60)).await;
     assert!(first.len() >= 100);
 
+    let _restart = common::RestartStack;
     common::stack(&["stop", "kafka"]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     common::stack(&["start", "kafka"]);

@@ -234,6 +234,48 @@ pub async fn wait_for(topic: &str, n: usize, within: Duration) -> Vec<OwnedMessa
     }
 }
 
+/// Waits until worker `worker`'s consumer group has committed offsets at the end of every
+/// partition of `inputs`: everything published there so far is processed, and (offsets commit in
+/// the same transaction as outputs) every output of it is visible. The condition "nothing more
+/// will come" waits on, instead of a fixed sleep.
+pub async fn wait_consumed(worker: &str, inputs: &[&str], within: Duration) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let ends = clients::end_offsets(&kafka(), inputs, TIMEOUT).await.expect("end offsets");
+    let consumer: BaseConsumer = clients::base(&kafka())
+        .set("group.id", format!("syncline.{worker}"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("offsets consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (topic, partition) in ends.keys() {
+        tpl.add_partition(topic, *partition);
+    }
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)).expect("committed offsets");
+        let behind: Vec<String> = ends
+            .iter()
+            .filter(|((topic, partition), end)| {
+                **end > 0
+                    && committed
+                        .find_partition(topic, *partition)
+                        .and_then(|e| e.offset().to_raw())
+                        .is_none_or(|o| o < **end)
+            })
+            .map(|((t, p), end)| format!("{t}/{p} (end {end})"))
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "worker {worker} did not commit to the end of {}",
+            behind.join(", ")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Workers running in this process.
 pub struct Running {
     pub metrics: Arc<Metrics>,
@@ -406,6 +448,87 @@ pub fn stack(args: &[&str]) {
         .status()
         .expect("stack.sh");
     assert!(status.success(), "scripts/stack.sh {args:?} failed");
+}
+
+/// `scripts/stack.sh ARGS`: whether it succeeded and what it printed.
+pub fn stack_output(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(repo_path("scripts/stack.sh"))
+        .args(args)
+        .output()
+        .expect("stack.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Starts the whole stack again when dropped, so a test that stopped part of the shared stack
+/// leaves it running for the next test binary even when it fails half-way.
+pub struct RestartStack;
+
+impl Drop for RestartStack {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(repo_path("scripts/stack.sh")).arg("start").status();
+    }
+}
+
+/// The pid of a stack process (`kafka`, `registry`) from the stack's pid file.
+pub fn stack_pid(service: &str) -> u32 {
+    let run = std::env::var("SYNCLINE_RUN_DIR").unwrap_or_else(|_| {
+        let cache = std::env::var("SYNCLINE_CACHE")
+            .unwrap_or_else(|_| format!("{}/.cache/syncline", std::env::var("HOME").unwrap_or_default()));
+        format!("{cache}/run")
+    });
+    let text = std::fs::read_to_string(format!("{run}/{service}.pid")).expect("stack pid file");
+    text.trim().parse().expect("a pid")
+}
+
+/// The local addresses (`ip:port`, IPv6 in the kernel's hex form decoded) that process `pid`
+/// listens on over TCP, read from /proc.
+pub fn listening_addresses(pid: u32) -> Vec<String> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the process's fds")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state 0A = LISTEN, inode
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                out.push(decode_proc_address(cols[1]));
+            }
+        }
+    }
+    out
+}
+
+/// `0100007F:1F90` -> `127.0.0.1:8080`; IPv6 (four little-endian words) -> `[v6]:port`.
+fn decode_proc_address(hex: &str) -> String {
+    let (addr, port) = hex.split_once(':').expect("addr:port");
+    let port = u16::from_str_radix(port, 16).expect("port");
+    let bytes: Vec<u8> = (0..addr.len())
+        .step_by(8)
+        .flat_map(|i| u32::from_str_radix(&addr[i..i + 8], 16).expect("hex").to_le_bytes())
+        .collect();
+    match bytes.len() {
+        4 => format!("{}:{port}", std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+        _ => {
+            let octets: [u8; 16] = bytes.try_into().expect("16 bytes");
+            let v6 = std::net::Ipv6Addr::from(octets);
+            match v6.to_ipv4_mapped() {
+                Some(v4) => format!("{v4}:{port}"),
+                None => format!("[{v6}]:{port}"),
+            }
+        }
+    }
 }
 
 /// Runs the `syncline` binary from the repository root with `--topology`, `--schemas` and
