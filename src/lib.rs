@@ -10,6 +10,8 @@ pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod failure;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 pub mod ops;
 pub mod runtime;
 pub mod samples;

@@ -60,7 +60,9 @@ async fn registry_outage_delays_output_without_dead_letters() {
         let listening = common::listening_addresses(common::stack_pid(service));
         assert!(!listening.is_empty(), "{service} listens on nothing?");
         assert!(
-            listening.iter().all(|a| a.starts_with("127.0.0.1:") || a.starts_with("[::1]:")),
+            listening
+                .iter()
+                .all(|a| a.starts_with("127.0.0.1:") || a.starts_with("[::1]:")),
             "{service} listens beyond loopback: {listening:?}"
         );
     }

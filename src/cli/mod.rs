@@ -283,8 +283,9 @@ async fn orders(t: &Topology, action: &OrdersCommand) -> Result<(), CliError> {
         OrdersCommand::Stuck { json, at: as_of } => {
             let now = chrono::Utc::now().timestamp_millis();
             let judged_at = match as_of {
-                Some(text) => crate::ops::replay::parse_time(text, now)
-                    .map_err(|e| CliError::Failed(format!("--at: {e}")))?,
+                Some(text) => {
+                    crate::ops::replay::parse_time(text, now).map_err(|e| CliError::Failed(format!("--at: {e}")))?
+                }
                 None => now,
             };
             let stuck = tr.stuck(judged_at);

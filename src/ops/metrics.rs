@@ -26,6 +26,7 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     pub registry_requests: IntCounterVec,
     pub worker_up: IntGaugeVec,
+    pub worker_restarts: IntCounterVec,
     pub orders_in_state: IntGaugeVec,
     pub orders_stuck: IntGaugeVec,
 }
@@ -143,6 +144,11 @@ impl Metrics {
             &["worker"],
         )?;
         registry.register(Box::new(worker_up.clone()))?;
+        let worker_restarts = counter(
+            "syncline_worker_restarts_total",
+            "Worker instances rebuilt by the supervisor, by worker and reason (kafka, setup, panic).",
+            &["worker", "reason"],
+        )?;
         let orders_in_state = IntGaugeVec::new(
             Opts::new(
                 "syncline_orders_in_state",
@@ -181,6 +187,7 @@ impl Metrics {
             consumer_lag,
             registry_requests,
             worker_up,
+            worker_restarts,
         })
     }
 }

@@ -119,8 +119,81 @@ pub async fn run(
             tasks.spawn(async move { supervise(shared, w, id, shutdown).await });
         }
     }
-    while tasks.join_next().await.is_some() {}
+    while let Some(done) = tasks.join_next().await {
+        // Supervision itself holds no code that panics; if it ever did, say so.
+        if let Err(e) = done {
+            error!(error = %e, "a worker supervisor ended abnormally");
+        }
+    }
     Ok(())
+}
+
+/// Why one attempt of a worker ended.
+enum Ended {
+    Finished,
+    /// With whether the worker had been built (and ran) before it failed.
+    Failed(WorkerError, bool),
+    /// The worker's task panicked (a bug): treated like a failure, with the panic's message.
+    Panicked(String),
+}
+
+/// Builds and runs one worker on a task of its own, so that a panic ends this attempt only and
+/// the supervisor sees it (a panic on the supervisor's own task would end the supervision).
+async fn attempt(
+    shared: &Shared,
+    w: &crate::config::WorkerConfig,
+    id: &str,
+    instance: &str,
+    shutdown: &watch::Receiver<bool>,
+) -> Ended {
+    let (shared, w, id, instance, shutdown) = (
+        shared.clone(),
+        w.clone(),
+        id.to_string(),
+        instance.to_string(),
+        shutdown.clone(),
+    );
+    let task = tokio::spawn(async move {
+        let built = Worker::new(
+            &shared.topology,
+            &w,
+            &instance,
+            &shared.catalog,
+            shared.codec.clone(),
+            shared.metrics.clone(),
+            shared.xref.clone(),
+        )
+        .await;
+        let worker = match built {
+            Ok(worker) => worker,
+            Err(e) => return Err((e, false)),
+        };
+        shared.health.set(&id, WorkerState::Running, Some(worker.assignment()));
+        worker.run(shutdown).await.map_err(|e| (e, true))
+    });
+    match task.await {
+        Ok(Ok(())) => Ended::Finished,
+        Ok(Err((e, built))) => Ended::Failed(e, built),
+        Err(e) if e.is_panic() => Ended::Panicked(panic_message(e.into_panic())),
+        Err(e) => Ended::Panicked(e.to_string()),
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// The `reason` label of a restart.
+fn restart_reason(e: &WorkerError) -> &'static str {
+    match e {
+        WorkerError::Kafka { .. } => "kafka",
+        WorkerError::Setup { .. } => "setup",
+        WorkerError::RetriesExhausted { .. } => "retries_exhausted",
+    }
 }
 
 async fn supervise(
@@ -141,40 +214,32 @@ async fn supervise(
             break;
         }
         shared.health.set(&id, WorkerState::Starting, None);
-        let built = Worker::new(
-            &shared.topology,
-            &w,
-            &instance,
-            &shared.catalog,
-            shared.codec.clone(),
-            shared.metrics.clone(),
-            shared.xref.clone(),
-        )
-        .await;
-        let outcome = match built {
-            Ok(worker) => {
-                shared.health.set(&id, WorkerState::Running, Some(worker.assignment()));
-                restarts = 0;
-                worker.run(shutdown.clone()).await
-            }
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(()) => break,
-            Err(e @ WorkerError::RetriesExhausted { .. }) => {
+        let (reason, why, built) = match attempt(&shared, &w, &id, &instance, &shutdown).await {
+            Ended::Finished => break,
+            Ended::Failed(e @ WorkerError::RetriesExhausted { .. }, _) => {
                 error!(worker = %id, "{e}; the worker stays stopped and reports unhealthy");
                 shared.health.set(&id, WorkerState::Stopped(e.to_string()), None);
                 return;
             }
-            Err(e) => {
-                restarts += 1;
-                error!(worker = %id, restarts, "{e}; restarting");
-                shared.health.set(&id, WorkerState::Restarting(e.to_string()), None);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff.delay(restarts)) => {}
-                    _ = shutdown.changed() => break,
-                }
-            }
+            Ended::Failed(e, built) => (restart_reason(&e), e.to_string(), built),
+            Ended::Panicked(message) => ("panic", format!("worker `{}` panicked: {message}", w.name), true),
+        };
+        // A worker that was built and ran starts over at the shortest backoff; one that cannot
+        // even be built backs off further each time.
+        if built {
+            restarts = 0;
+        }
+        restarts += 1;
+        shared
+            .metrics
+            .worker_restarts
+            .with_label_values(&[&w.name, reason])
+            .inc();
+        error!(worker = %id, restarts, reason, "{why}; restarting");
+        shared.health.set(&id, WorkerState::Restarting(why), None);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.delay(restarts)) => {}
+            _ = shutdown.changed() => break,
         }
     }
     info!(worker = %id, "worker finished");

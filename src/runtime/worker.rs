@@ -119,6 +119,23 @@ impl Assignment {
     }
 }
 
+/// `syncline_worker_up` is 1 while this lives: reset when the worker returns and also when its
+/// task unwinds from a panic.
+struct UpWhileAlive(prometheus::IntGauge);
+
+impl UpWhileAlive {
+    fn new(gauge: prometheus::IntGauge) -> Self {
+        gauge.set(1);
+        Self(gauge)
+    }
+}
+
+impl Drop for UpWhileAlive {
+    fn drop(&mut self) {
+        self.0.set(0);
+    }
+}
+
 pub struct WorkerContext {
     assignment: Assignment,
     worker: String,
@@ -126,19 +143,38 @@ pub struct WorkerContext {
 }
 
 impl ClientContext for WorkerContext {
-    /// librdkafka's statistics carry the consumer lag of every assigned partition.
+    /// The lag of every assigned partition, from librdkafka's statistics. Only the assigned ones
+    /// are this instance's to report (the owner reports the rest; a stale series would be counted
+    /// twice by `sum by (worker)`).
     fn stats(&self, stats: rdkafka::Statistics) {
+        let assigned = self.assignment.assigned();
         for (topic, t) in &stats.topics {
             for (partition, p) in &t.partitions {
-                if p.partition >= 0 && p.consumer_lag >= 0 {
+                if !assigned.contains(&(topic.clone(), p.partition)) {
+                    continue;
+                }
+                if let Some(lag) = partition_lag(p) {
                     self.metrics
                         .consumer_lag
                         .with_label_values(&[&self.worker, topic, &partition.to_string()])
-                        .set(p.consumer_lag);
+                        .set(lag);
                 }
             }
         }
     }
+}
+
+/// Records of a partition not yet consumed: from the last stable offset (what a read_committed
+/// consumer can reach) back to the position. librdkafka's own `consumer_lag` counts from offsets
+/// the consumer committed itself, and this one's are committed by the transactional producer, so
+/// it is always -1 here. The position is the next offset handed to the worker, else the group's
+/// committed offset (known from assignment), else the partition's start.
+fn partition_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    let end = [p.ls_offset, p.hi_offset].into_iter().find(|o| *o >= 0)?;
+    let at = [p.app_offset, p.committed_offset, p.lo_offset]
+        .into_iter()
+        .find(|o| *o >= 0)?;
+    Some((end - at).max(0))
 }
 
 impl ConsumerContext for WorkerContext {
@@ -155,11 +191,28 @@ impl ConsumerContext for WorkerContext {
             Rebalance::Revoke(tpl) => {
                 for e in tpl.elements() {
                     let tp = (e.topic().to_string(), e.partition());
+                    // The new owner reports this partition's lag from now on.
+                    let _ = self
+                        .metrics
+                        .consumer_lag
+                        .remove_label_values(&[&self.worker, &tp.0, &tp.1.to_string()]);
                     s.assigned.remove(&tp);
                     s.revoked.push(tp);
                 }
             }
             Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+impl Drop for WorkerContext {
+    /// A worker that ends without a revoke (a panic, a fatal error) leaves no lag series behind.
+    fn drop(&mut self) {
+        for (topic, partition) in self.assignment.assigned() {
+            let _ = self
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[&self.worker, &topic, &partition.to_string()]);
         }
     }
 }
@@ -269,8 +322,7 @@ impl Worker {
             r = caught_up.wait_for(|ready| *ready) => { let _ = r; }
             _ = shutdown.changed() => return Ok(()),
         }
-        let up = self.p.metrics.worker_up.with_label_values(&[&name]);
-        up.set(1);
+        let _up = UpWhileAlive::new(self.p.metrics.worker_up.with_label_values(&[&name]));
         info!(worker = %name, "consuming {}", topics.join(", "));
         let mut failures = 0u32;
         let mut ahead: Option<Ready> = None;
@@ -314,6 +366,8 @@ impl Worker {
                     ready
                 }
             };
+            #[cfg(feature = "fault-injection")]
+            crate::faults::panic_on_marked(&next.batch);
             let started = Instant::now();
             let span = info_span!("batch", worker = %name, records = next.batch.len());
             let (outcome, fetched) = {
@@ -384,7 +438,6 @@ impl Worker {
                 }
             }
         };
-        up.set(0);
         self.consumer.unsubscribe();
         info!(worker = %name, "stopped");
         result

@@ -240,7 +240,9 @@ pub async fn wait_for(topic: &str, n: usize, within: Duration) -> Vec<OwnedMessa
 /// will come" waits on, instead of a fixed sleep.
 pub async fn wait_consumed(worker: &str, inputs: &[&str], within: Duration) {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let ends = clients::end_offsets(&kafka(), inputs, TIMEOUT).await.expect("end offsets");
+    let ends = clients::end_offsets(&kafka(), inputs, TIMEOUT)
+        .await
+        .expect("end offsets");
     let consumer: BaseConsumer = clients::base(&kafka())
         .set("group.id", format!("syncline.{worker}"))
         .set("enable.auto.commit", "false")
@@ -252,7 +254,9 @@ pub async fn wait_consumed(worker: &str, inputs: &[&str], within: Duration) {
     }
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)).expect("committed offsets");
+        let committed = consumer
+            .committed_offsets(tpl.clone(), Duration::from_secs(10))
+            .expect("committed offsets");
         let behind: Vec<String> = ends
             .iter()
             .filter(|((topic, partition), end)| {
@@ -395,7 +399,8 @@ pub fn private(topic: &str, suffix: &str) -> String {
 /// times against the clock use times relative to the run, never the samples' fixed dates.
 pub fn with_time(event: &[u8], pointer: &str, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(event).expect("a JSON event");
-    *v.pointer_mut(pointer).unwrap_or_else(|| panic!("no {pointer} in the event")) =
+    *v.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in the event")) =
         serde_json::Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     serde_json::to_vec(&v).unwrap()
 }
@@ -470,7 +475,9 @@ pub struct RestartStack;
 
 impl Drop for RestartStack {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(repo_path("scripts/stack.sh")).arg("start").status();
+        let _ = std::process::Command::new(repo_path("scripts/stack.sh"))
+            .arg("start")
+            .status();
     }
 }
 
@@ -519,7 +526,10 @@ fn decode_proc_address(hex: &str) -> String {
         .flat_map(|i| u32::from_str_radix(&addr[i..i + 8], 16).expect("hex").to_le_bytes())
         .collect();
     match bytes.len() {
-        4 => format!("{}:{port}", std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+        4 => format!(
+            "{}:{port}",
+            std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])
+        ),
         _ => {
             let octets: [u8; 16] = bytes.try_into().expect("16 bytes");
             let v6 = std::net::Ipv6Addr::from(octets);
