@@ -25,6 +25,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub enum ReplayError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Encode(#[from] crate::runtime::state::EncodeError),
     #[error("`{0}` is not a dead-letter position; write partition:offset, e.g. 2:1041")]
     BadPosition(String),
     #[error("no dead letter at {0} in {1}")]
@@ -292,6 +294,7 @@ pub async fn replay(
             count,
             reason: None,
         };
+        let decision = crate::runtime::state::json_value("dead-letter decision", &decision)?;
         // To the original partition when replaying in place: same key order as the source.
         let partition = (opts.to.is_none() && d.original_partition >= 0).then_some(d.original_partition);
         match publish(
@@ -351,6 +354,7 @@ pub async fn release(
         count: 0,
         reason: Some(reason.to_string()),
     };
+    let value = crate::runtime::state::json_value("dead-letter decision", &decision)?;
     // The control record goes to the partition the key's events are on, behind them.
     producer.begin_transaction()?;
     let mut outbox = Outbox::new(&producer);
@@ -363,7 +367,6 @@ pub async fn release(
             headers: &crate::runtime::txn::borrowed(&headers),
         })
         .await?;
-    let value = serde_json::to_vec(&decision).unwrap_or_default();
     let position = d.position();
     outbox
         .send(Out {
@@ -415,7 +418,7 @@ async fn publish(
     headers: &[(String, Vec<u8>)],
     decisions: &str,
     position: &str,
-    decision: &Decision,
+    decision: &[u8],
 ) -> Result<(), KafkaError> {
     producer.begin_transaction()?;
     let result = async {
@@ -429,13 +432,12 @@ async fn publish(
                 headers: &crate::runtime::txn::borrowed(headers),
             })
             .await?;
-        let value = serde_json::to_vec(decision).unwrap_or_default();
         outbox
             .send(Out {
                 topic: decisions,
                 partition: None,
                 key: Some(position.as_bytes()),
-                payload: Some(&value),
+                payload: Some(decision),
                 headers: &[],
             })
             .await?;

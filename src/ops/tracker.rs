@@ -390,6 +390,17 @@ async fn decode(codec: &Codec, catalog: &Catalog, record: &str, bytes: &[u8]) ->
     })
 }
 
+/// Why the tracker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrackerError {
+    #[error("tracker: kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// A timeline that cannot be encoded stops the tracker before its offsets are committed, so
+    /// a restart reads the same outputs again; nothing is written in its place.
+    #[error("tracker: {0}")]
+    Encode(#[from] crate::runtime::state::EncodeError),
+}
+
 /// Follows the outputs until `shutdown`, keeping timelines, changelog and gauges current.
 pub async fn run(
     t: Arc<Topology>,
@@ -397,7 +408,7 @@ pub async fn run(
     codec: Arc<Codec>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), rdkafka::error::KafkaError> {
+) -> Result<(), TrackerError> {
     let mut tracker = load(&t).await?;
     info!(orders = tracker.timelines.len(), "tracker restored");
     let topics = tracked_topics(&t);
@@ -454,7 +465,7 @@ pub async fn run(
             let mut outbox = Outbox::new(&producer);
             for order in dirty.keys() {
                 if let Some(tl) = tracker.timelines.get(order) {
-                    let value = serde_json::to_vec(tl).unwrap_or_default();
+                    let value = crate::runtime::state::json_value("tracker timeline", tl)?;
                     outbox
                         .send(Out {
                             topic: &t.tracker.changelog_topic,

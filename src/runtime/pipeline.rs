@@ -92,6 +92,17 @@ pub(crate) enum BatchError {
     Fatal(KafkaError),
 }
 
+impl BatchError {
+    /// A state entry that cannot be encoded aborts the batch (retried, then the worker stops and
+    /// reports unhealthy): nothing is written in its place.
+    pub(crate) fn encoding(e: super::state::EncodeError) -> Self {
+        BatchError::Retry {
+            code: "STATE_ENCODING".into(),
+            message: e.to_string(),
+        }
+    }
+}
+
 pub(crate) fn classify(e: KafkaError) -> BatchError {
     match &e {
         KafkaError::Transaction(rde) if rde.is_fatal() => BatchError::Fatal(e),
@@ -650,7 +661,7 @@ impl Pipeline {
                         offset: raw.offset,
                     };
                     let cp = raw.partition % self.changelog_partitions;
-                    let value = serde_json::to_vec(&entry).unwrap_or_default();
+                    let value = super::state::json_value("held", &entry).map_err(BatchError::encoding)?;
                     send(outbox, &self.held_topic, Some(cp), Some(key), Some(&value), &[]).await?;
                     pending.held.insert(key.to_vec(), Some((cp, entry)));
                 }
@@ -707,7 +718,7 @@ impl Pipeline {
             offset: raw.offset,
         };
         let cp = raw.partition % self.changelog_partitions;
-        let value = serde_json::to_vec(&entry).unwrap_or_default();
+        let value = super::state::json_value("parked", &entry).map_err(BatchError::encoding)?;
         send(
             outbox,
             &self.parked_changelog,

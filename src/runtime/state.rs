@@ -14,6 +14,21 @@ use crate::config::KafkaConfig;
 
 use super::clients::{self, Offsets, TopicSpec};
 
+/// A store entry that could not be encoded. Never written as an empty value instead: an empty
+/// value in a compacted changelog reads back as a deletion.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode a {store} entry: {source}")]
+pub struct EncodeError {
+    pub store: &'static str,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// The JSON value of a `store` entry (parked, held, tracker timeline, dead-letter decision).
+pub fn json_value<T: serde::Serialize>(store: &'static str, entry: &T) -> Result<Vec<u8>, EncodeError> {
+    serde_json::to_vec(entry).map_err(|source| EncodeError { store, source })
+}
+
 /// `syncline.state.<worker>.<store>`.
 pub fn changelog_topic(worker: &str, store: &str) -> String {
     format!("syncline.state.{worker}.{store}")
@@ -127,5 +142,14 @@ mod tests {
             "a part longer than the value"
         );
         assert_eq!(split_batch(&frame_batch(&[], &[3; 29])).1.len(), 29);
+    }
+
+    #[test]
+    fn an_entry_that_cannot_be_encoded_is_an_error_not_an_empty_value() {
+        // JSON object keys must be strings: a map keyed by tuples cannot be written.
+        let entry: std::collections::BTreeMap<(i32, i32), i32> = [((1, 2), 3)].into();
+        let e = json_value("parked", &entry).unwrap_err();
+        assert!(e.to_string().starts_with("cannot encode a parked entry"), "{e}");
+        assert_eq!(json_value("held", &[1, 2]).unwrap(), b"[1,2]");
     }
 }
