@@ -1,5 +1,6 @@
-//! The Grafana dashboard and the Prometheus rules only use metrics syncline exports, and the rules
-//! file is valid (checked with `promtool` when the machine has it, by structure otherwise).
+//! The Grafana dashboard and the Prometheus rules only use metrics syncline exports; the rules
+//! file is valid and its alerts fire as their unit tests say (`promtool check rules` and
+//! `promtool test rules`, from Debian's `prometheus` package, which `.ci/run` installs).
 
 mod common;
 
@@ -104,17 +105,23 @@ fn alert_rules_are_valid_and_use_exported_metrics() {
         unknown.is_empty(),
         "rules use metrics syncline does not export: {unknown:?}"
     );
-    if let Ok(out) = std::process::Command::new("promtool")
-        .arg("check")
-        .arg("rules")
-        .arg(&path)
+    promtool(&["check", "rules"], &path);
+    promtool(&["test", "rules"], &common::repo_path("alerts/syncline.rules.test.yml"));
+}
+
+/// Runs `promtool ARGS FILE`, which must exist and succeed.
+fn promtool(args: &[&str], file: &std::path::Path) {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .arg(file)
         .output()
-    {
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        .unwrap_or_else(|e| {
+            panic!("promtool is needed to check the alert rules ({e}): apt-get install prometheus")
+        });
+    assert!(
+        out.status.success(),
+        "promtool {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
