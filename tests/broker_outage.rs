@@ -36,7 +36,7 @@ async fn broker_restart_mid_stream_loses_and_duplicates_nothing() {
 
     feeder.await.unwrap();
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(240)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     let out = if out.len() == n as usize {
         common::read_all(&names.output).await
     } else {

@@ -77,7 +77,7 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     // A final run finishes the stream; then SIGTERM must stop it cleanly.
     let mut child = spawn(&topology, &log);
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(120)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait())

@@ -115,9 +115,7 @@ fn promtool(args: &[&str], file: &std::path::Path) {
         .args(args)
         .arg(file)
         .output()
-        .unwrap_or_else(|e| {
-            panic!("promtool is needed to check the alert rules ({e}): apt-get install prometheus")
-        });
+        .unwrap_or_else(|e| panic!("promtool is needed to check the alert rules ({e}): apt-get install prometheus"));
     assert!(
         out.status.success(),
         "promtool {args:?}: {}{}",

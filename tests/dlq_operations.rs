@@ -133,7 +133,7 @@ async fn replay_release_and_their_safety() {
     );
     assert!(ok, "{out}");
     assert!(out.contains("dry run: 1 selected, 1 replayed, 0 skipped"), "{out}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    common::wait_consumed(&worker, &[&topic("sf.order.submitted")], Duration::from_secs(60)).await;
     assert_eq!(common::read_all(&orders).await.len(), 2, "a dry run publishes nothing");
 
     let (ok, out) = dlq_cli(&topology_path, &["replay", "--code", "MISSING_PAYMENT_TERMS"]);
@@ -150,7 +150,7 @@ async fn replay_release_and_their_safety() {
         out.contains("0 replayed, 1 skipped as already replayed") && out.contains("nothing new"),
         "{out}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    common::wait_consumed(&worker, &[&topic("sf.order.submitted")], Duration::from_secs(60)).await;
     assert_eq!(common::read_all(&orders).await.len(), 3, "exactly once");
 
     let (ok, json) = dlq_cli(&topology_path, &["list", "--json"]);

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use rdkafka::message::Message;
 use syncline::runtime::dlq::header;
 use syncline::schema::canonical::*;
@@ -188,7 +186,7 @@ async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
     assert_eq!(codes, vec!["INVALID_QUANTITY", "SF_GAP_EVENT"]);
 
     // Nothing more appears later: no duplicate re-drive, no second output.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.settle(&["order-submission", "account-sync"]).await;
     assert_eq!(
         common::read_all(&env.topic("erp.eu.sales-order.requests")).await.len(),
         1

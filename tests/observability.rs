@@ -1,4 +1,5 @@
-//! `syncline run` as an operator sees it: /readyz flips once partitions are assigned, /healthz
+//! `syncline run` as an operator sees it: /readyz says 503 while the instance has no partition
+//! (another group member holds the only one) and flips to 200 once it is assigned, /healthz
 //! answers, and /metrics counts exactly what was processed (read with a Prometheus parser).
 
 mod common;
@@ -7,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::Names;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 
 async fn get(url: &str) -> (u16, String) {
     let resp = reqwest::get(url).await.unwrap();
@@ -31,7 +33,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 #[tokio::test]
 async fn metrics_and_health_reflect_what_was_processed() {
     let names = Names::new("obs");
-    names.create_topics(2).await;
+    names.create_topics(1).await;
     let dir = tempfile::tempdir().unwrap();
     let topology = dir.path().join("topology.toml");
     std::fs::write(&topology, names.topology(20)).unwrap();
@@ -50,19 +52,48 @@ async fn metrics_and_health_reflect_what_was_processed() {
     .await; // re-sent
     common::produce(&p, &names.input, "801BAD", b"{oops").await; // poison
 
-    let (mut child, base) = common::spawn_run(&topology, "obs");
+    // Another member of the worker's group takes the only partition first.
+    let holder: StreamConsumer = syncline::runtime::clients::base(&common::kafka())
+        .set("group.id", format!("syncline.{}", names.worker))
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    holder.subscribe(&[&names.input]).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while holder.assignment().unwrap().count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the holder got no partition");
+        let _ = tokio::time::timeout(Duration::from_millis(200), holder.recv()).await;
+    }
 
+    let (mut child, base) = common::spawn_run(&topology, "obs");
     let (status, _) = get(&format!("{base}/healthz")).await;
     assert_eq!(status, 200);
-    // Ready only once partitions are assigned: poll until it flips, having seen it not ready or
-    // already past assignment (a fast broker may assign before the first poll).
-    let mut statuses = Vec::new();
+    // Joined, running, but with no partition: not ready. Keep the holder polling meanwhile.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
+        let _ = tokio::time::timeout(Duration::from_millis(100), holder.recv()).await;
         let (status, body) = get(&format!("{base}/readyz")).await;
-        statuses.push(status);
+        assert_eq!(status, 503, "ready without a partition: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["ready"], false, "{body}");
+        if v["workers"][0]["state"] == "running" {
+            assert_eq!(v["workers"][0]["partitions"], 0, "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never running: {body}");
+    }
+    // The holder leaves: the partition moves to syncline and readiness flips.
+    holder.unsubscribe();
+    drop(holder);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = get(&format!("{base}/readyz")).await;
         if status == 200 {
-            assert!(body.contains("\"ready\":true"), "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(v["ready"], true, "{body}");
+            assert_eq!(v["workers"][0]["state"], "running", "{body}");
+            assert_eq!(v["workers"][0]["partitions"], 1, "{body}");
             break;
         }
         assert_eq!(status, 503, "{body}");
@@ -72,7 +103,7 @@ async fn metrics_and_health_reflect_what_was_processed() {
 
     common::wait_for(&names.output, n as usize, Duration::from_secs(60)).await;
     common::wait_for(&names.dlq, 1, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(30)).await;
     let (status, text) = get(&format!("{base}/metrics")).await;
     assert_eq!(status, 200);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();

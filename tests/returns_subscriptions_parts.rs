@@ -98,7 +98,7 @@ async fn return_request_authorized_received_and_credited() {
         (second.order_id, second.lines[0].quantity.to_string()),
         (format!("801Dn{RUN}D4"), "12.000".into())
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.settle(&["return-requests", "erp-returns"]).await;
     assert_eq!(common::read_all(&env.topic("service.return-status")).await.len(), 3);
     assert_eq!(common::read_all(&env.topic("o2c.invoice")).await.len(), 1);
     assert_eq!(
@@ -161,7 +161,7 @@ async fn closed_won_to_billing_schedule_to_dunning() {
         (PaymentState::InDunning, Some(2), true)
     );
     assert_eq!(dunning.meta.correlation_id, schedule.meta.correlation_id);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.settle(&["subscription-won", "erp-subscriptions"]).await;
     assert!(
         common::read_all(&env.topic("o2c.order-status")).await.is_empty(),
         "a subscription never writes order statuses"

@@ -53,8 +53,8 @@ async fn n_events_in_exactly_n_outputs_in_per_key_order() {
     }
     let running = Running::start(&names.topology(50), "a").await;
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(60)).await;
-    // Give a wrongly duplicating worker the chance to show it.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Everything consumed and committed: a wrongly duplicating worker would show it now.
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     let out = if out.len() == n as usize {
         common::read_all(&names.output).await
     } else {
@@ -108,7 +108,7 @@ async fn a_resent_source_event_produces_one_output() {
     )
     .await;
     let out = common::wait_for(&names.output, 2, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     assert_eq!(common::read_all(&names.output).await.len(), 2, "{out:?}");
     assert_eq!(running.counter(&running.metrics.duplicates, &[&names.worker]), 1);
     running.stop().await;
@@ -124,7 +124,7 @@ async fn a_resent_source_event_produces_one_output() {
     .await;
     let running = Running::start(&names.topology(10), "a").await;
     common::wait_for(&names.output, 3, Duration::from_secs(60)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     assert_eq!(common::read_all(&names.output).await.len(), 3);
     assert_eq!(running.counter(&running.metrics.duplicates, &[&names.worker]), 1);
     running.stop().await;
@@ -204,7 +204,7 @@ async fn later_events_of_a_dead_lettered_key_are_held_while_other_keys_flow() {
     let running = Running::start(&names.topology(10), "a").await;
     let out = common::wait_for(&names.output, 1, Duration::from_secs(60)).await;
     let parked = common::wait_for(&names.parked, 2, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     let out = if out.len() == 1 {
         common::read_all(&names.output).await
     } else {
@@ -268,7 +268,7 @@ async fn two_instances_share_partitions_through_a_rebalance_without_duplicates_o
         common::produce(&p, &names.input, &order, &common::status_event(&order, seq, "accepted")).await;
     }
     let out = common::wait_for(&names.output, n as usize, Duration::from_secs(90)).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     let out = if out.len() == n as usize {
         common::read_all(&names.output).await
     } else {

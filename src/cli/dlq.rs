@@ -14,6 +14,7 @@ pub enum DlqCommand {
     List {
         #[command(flatten)]
         filter: FilterArgs,
+        /// List at most this many (oldest first).
         #[arg(long)]
         limit: Option<usize>,
         /// Machine-readable output.
@@ -32,13 +33,16 @@ pub enum DlqCommand {
         /// Replay every dead letter (required when no filter is given).
         #[arg(long)]
         all: bool,
+        /// Say what would be replayed; publish and record nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Replay at most this many of the selected dead letters (oldest first).
         #[arg(long)]
         limit: Option<usize>,
         /// Records per second.
         #[arg(long)]
         rate: Option<f64>,
+        /// Publish to this topic instead of each record's original topic (and partition).
         #[arg(long)]
         to: Option<String>,
         /// Replay dead letters that were replayed before.
@@ -47,8 +51,10 @@ pub enum DlqCommand {
     },
     /// Let events held behind a key's dead letter flow without replaying it.
     Release {
+        /// The record key whose later events are held behind its dead letter.
         #[arg(long)]
         key: String,
+        /// Why the held events may go on without the dead letter (recorded with the decision).
         #[arg(long)]
         reason: String,
     },
@@ -56,18 +62,22 @@ pub enum DlqCommand {
 
 #[derive(Debug, Args)]
 pub struct FilterArgs {
+    /// Only dead letters written by this worker.
     #[arg(long)]
     worker: Option<String>,
+    /// Only this error code (e.g. MISSING_PAYMENT_TERMS).
     #[arg(long)]
     code: Option<String>,
-    /// business or poison
+    /// Only this error class: business or poison.
     #[arg(long)]
     class: Option<String>,
+    /// Only dead letters of this record key.
     #[arg(long)]
     key: Option<String>,
-    /// RFC 3339 time or a duration ago (2h)
+    /// Only dead letters written at or after this RFC 3339 time or duration ago (2h).
     #[arg(long)]
     since: Option<String>,
+    /// Only dead letters written at or before this RFC 3339 time or duration ago (2h).
     #[arg(long)]
     until: Option<String>,
 }

@@ -116,6 +116,7 @@ enum OrdersCommand {
 enum TopicsCommand {
     /// Create every topic the topology reads or writes that does not exist yet.
     Create {
+        /// Partitions of each topic created (existing topics are left as they are).
         #[arg(long, default_value_t = 3)]
         partitions: i32,
     },
@@ -142,8 +143,29 @@ pub enum CliError {
     Codec(#[from] crate::schema::CodecError),
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(
+        "cannot reach Kafka at {servers} within {}s ({source}): check `[kafka] bootstrap_servers` in the topology (or start the local stack: scripts/stack.sh start)",
+        KAFKA_PROBE.as_secs()
+    )]
+    KafkaUnreachable {
+        servers: String,
+        source: rdkafka::error::KafkaError,
+    },
     #[error("{0}")]
     Failed(String),
+}
+
+/// How long an operator command waits for the broker before it says it cannot reach it.
+const KAFKA_PROBE: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// Fails fast, naming the bootstrap servers, when no broker answers.
+async fn reach_kafka(cfg: &config::KafkaConfig) -> Result<(), CliError> {
+    crate::runtime::clients::probe(cfg, KAFKA_PROBE)
+        .await
+        .map_err(|source| CliError::KafkaUnreachable {
+            servers: cfg.bootstrap_servers.clone(),
+            source,
+        })
 }
 
 pub fn main() -> ExitCode {
@@ -175,8 +197,11 @@ pub fn main() -> ExitCode {
 fn init_tracing(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    use std::io::IsTerminal;
+    // Colour codes only for a person at a terminal, never in a file or a log collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -209,6 +234,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo => {
             let t = load_topology(&cli)?;
+            reach_kafka(&t.kafka).await?;
             demo::run(&t, &cli.schemas).await
         }
         Command::Run {
@@ -217,10 +243,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             no_tracker,
         } => {
             let t = load_topology(&cli)?;
+            reach_kafka(&t.kafka).await?;
             run::run(t, &cli.schemas, workers, instance, no_tracker).await
         }
         Command::Orders { ref action } => {
             let t = load_topology(&cli)?;
+            reach_kafka(&t.kafka).await?;
             orders(&t, action).await
         }
         Command::Test { ref cases, json } => {
@@ -251,12 +279,14 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Dlq { action } => {
             let t = config::load(&topology_path, &schemas_path)?;
+            reach_kafka(&t.kafka).await?;
             dlq::run(&t, action).await
         }
         Command::Topics {
             action: TopicsCommand::Create { partitions },
         } => {
             let t = load_topology(&cli)?;
+            reach_kafka(&t.kafka).await?;
             let created = crate::runtime::clients::ensure_topics(
                 &t.kafka,
                 &crate::runtime::clients::topology_topics(&t, partitions),
@@ -319,5 +349,33 @@ async fn orders(t: &Topology, action: &OrdersCommand) -> Result<(), CliError> {
             print!("{}", tracker::render(tl));
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command, at any depth, says what it is for.
+    #[test]
+    fn every_option_has_a_help_line() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help for: {missing:#?}");
     }
 }

@@ -85,6 +85,19 @@ pub fn read_committed_consumer<C: ConsumerContext + 'static>(
         .create_with_context(context)
 }
 
+/// Asks the cluster for its metadata, giving up after `within`. Operator commands call it first,
+/// so an unreachable broker is reported at once and by name, not as the timeout of whatever
+/// request came first.
+pub async fn probe(cfg: &KafkaConfig, within: Duration) -> Result<(), KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let cfg = cfg.clone();
+    off_thread(move || {
+        let consumer: BaseConsumer = base(&cfg).create()?;
+        consumer.fetch_metadata(None, within).map(|_| ())
+    })
+    .await
+}
+
 /// A topic to create if missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {

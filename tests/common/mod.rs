@@ -257,17 +257,26 @@ pub async fn wait_consumed(worker: &str, inputs: &[&str], within: Duration) {
         let committed = consumer
             .committed_offsets(tpl.clone(), Duration::from_secs(10))
             .expect("committed offsets");
-        let behind: Vec<String> = ends
-            .iter()
-            .filter(|((topic, partition), end)| {
-                **end > 0
-                    && committed
-                        .find_partition(topic, *partition)
-                        .and_then(|e| e.offset().to_raw())
-                        .is_none_or(|o| o < **end)
-            })
-            .map(|((t, p), end)| format!("{t}/{p} (end {end})"))
-            .collect();
+        let mut behind = Vec::new();
+        for ((topic, partition), end) in &ends {
+            let at = committed
+                .find_partition(topic, *partition)
+                .and_then(|e| e.offset().to_raw())
+                .filter(|o| *o >= 0) // nothing committed yet
+                .unwrap_or(0);
+            if at >= *end {
+                continue;
+            }
+            // Records written in transactions end with a commit marker the consumer never
+            // sees: only a record past the committed offset means the worker is behind.
+            let from = [((topic.clone(), *partition), at)].into_iter().collect();
+            let unread = clients::read_committed_since(&kafka(), &from, Duration::from_secs(5))
+                .await
+                .expect("records past the committed offset");
+            if !unread.is_empty() {
+                behind.push(format!("{topic}/{partition} (committed {at}, end {end})"));
+            }
+        }
         if behind.is_empty() {
             return;
         }
@@ -606,6 +615,22 @@ impl Scenario {
     pub async fn start(&self, workers: &[&str]) -> Running {
         let names: Vec<String> = workers.iter().map(|w| self.worker(w)).collect();
         Running::start_workers(self.topology.clone(), "a", &names).await
+    }
+
+    /// Waits until the named workers (shipped names) have committed to the end of their inputs:
+    /// whatever they will write for what was published so far is visible.
+    pub async fn settle(&self, workers: &[&str]) {
+        for w in workers {
+            let name = self.worker(w);
+            let cfg = self
+                .topology
+                .workers
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| panic!("no worker {name}"));
+            let inputs: Vec<&str> = cfg.inputs.iter().map(String::as_str).collect();
+            wait_consumed(&name, &inputs, Duration::from_secs(60)).await;
+        }
     }
 
     /// A worker's private name (metrics labels).
