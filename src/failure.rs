@@ -1,6 +1,6 @@
 //! What went wrong with one record, classified so the runtime knows what to do with it.
 //!
-//! Owns: the error classes of DESIGN.md section 5 and their stable codes. Must not: decide
+//! Owns: the error classes (poison, business, missing master data, transient; docs/architecture.md) and their stable codes. Must not: decide
 //! retries or write dead letters (that is `runtime`).
 
 use std::fmt;

@@ -256,7 +256,7 @@ pub struct WorkerConfig {
     pub transform: String,
     #[serde(default, rename = "output")]
     pub outputs: Vec<OutputConfig>,
-    /// Hold later events of a key behind its dead letter (DESIGN.md section 5).
+    /// Hold later events of a key behind its dead letter (docs/architecture.md, "Worker and batch cycle").
     #[serde(default = "yes")]
     pub sequenced_dead_letters: bool,
     #[serde(default)]

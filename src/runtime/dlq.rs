@@ -1,6 +1,6 @@
 //! Dead letters and the keys held behind them.
 //!
-//! Owns: the dead-letter record format of DESIGN.md section 5 (original key, value and headers
+//! Owns: the dead-letter record format (docs/architecture.md, "Operations") (original key, value and headers
 //! unchanged plus `syncline.*` headers), the header names, and the held-keys store (sequenced
 //! dead letters: later events of a dead-lettered key wait in order). Must not: send records
 //! (the worker does, inside its transaction).

@@ -63,7 +63,7 @@ pub struct ErpEvent<'a> {
 }
 
 impl ErpEvent<'_> {
-    /// The idempotency key of DESIGN.md section 3: system, instance, document, event type, time.
+    /// The idempotency key (docs/architecture.md, "Canonical model"): system, instance, document, event type, time.
     pub fn idempotency_key(&self) -> String {
         format!(
             "{}:{}:{}:{}:{}",

@@ -60,7 +60,7 @@ pub struct SfEvent {
 }
 
 impl SfEvent {
-    /// The identity a re-sent copy of this event shares (DESIGN.md section 2).
+    /// The identity a re-sent copy of this event shares (docs/architecture.md, "Canonical model").
     pub fn identity(&self) -> Result<String, Failure> {
         match &self.change {
             Some(h) => Ok(format!(
