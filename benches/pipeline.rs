@@ -23,11 +23,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use syncline::config::Topology;
-use syncline::ops::metrics::Metrics;
-use syncline::runtime::clients::{self, TopicSpec};
+use syncline::kafka::clients::{self, TopicSpec};
+use syncline::kafka::txn::{self, Out, Outbox};
 use syncline::runtime::supervisor::{self, Health, Shared};
-use syncline::runtime::txn::{self, Out, Outbox};
 use syncline::schema::{Catalog, Codec};
+use syncline::telemetry::Metrics;
 use tokio::sync::watch;
 
 /// The allocator `syncline` itself runs with (src/main.rs), for both pipelines alike.

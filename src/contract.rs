@@ -32,12 +32,12 @@ use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Topology;
-use crate::ops::metrics::Metrics;
+use crate::kafka::txn::{Captured, Outbox};
 use crate::runtime::dlq::header;
 use crate::runtime::pipeline::{Pending, Pipeline};
-use crate::runtime::txn::{Captured, Outbox};
 use crate::runtime::xref_feed::Xref;
 use crate::schema::{Catalog, Codec, render};
+use crate::telemetry::Metrics;
 use crate::xref::{XrefEntry, XrefTable};
 
 #[derive(Debug, Clone, Deserialize)]

@@ -93,9 +93,9 @@ async fn in_memory_and_broker_paths_produce_the_same_records() {
     // The same case through the real broker, registry and worker.
     let suffix = common::unique("parity");
     let topology = common::shipped_topology_private(&suffix);
-    syncline::runtime::clients::ensure_topics(
+    syncline::kafka::clients::ensure_topics(
         &common::kafka(),
-        &syncline::runtime::clients::topology_topics(&topology, 1),
+        &syncline::kafka::clients::topology_topics(&topology, 1),
     )
     .await
     .unwrap();

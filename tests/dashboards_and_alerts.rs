@@ -8,13 +8,13 @@ use std::collections::BTreeSet;
 
 /// Every metric name the process registers (histograms add _bucket/_sum/_count).
 fn exported() -> BTreeSet<String> {
-    let m = syncline::ops::metrics::Metrics::new().unwrap();
+    let m = syncline::telemetry::Metrics::new().unwrap();
     // Touch one label set of each family so gather() lists it.
     let mut names = BTreeSet::new();
     for family in m.registry.gather() {
         names.insert(family.name().to_string());
     }
-    let text = include_str!("../src/ops/metrics.rs");
+    let text = include_str!("../src/telemetry.rs");
     for line in text.lines() {
         if let Some(start) = line.find("\"syncline_") {
             let rest = &line[start + 1..];

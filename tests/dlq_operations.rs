@@ -41,8 +41,8 @@ async fn replay_release_and_their_safety() {
     let topology_path = dir.path().join("topology.toml");
     std::fs::write(&topology_path, &text).unwrap();
     let topology = common::parse_topology(&text);
-    let clients = syncline::runtime::clients::topology_topics(&topology, 3);
-    syncline::runtime::clients::ensure_topics(&common::kafka(), &clients)
+    let clients = syncline::kafka::clients::topology_topics(&topology, 3);
+    syncline::kafka::clients::ensure_topics(&common::kafka(), &clients)
         .await
         .unwrap();
     let topic = |t: &str| private(t, &suffix);

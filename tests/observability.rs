@@ -53,7 +53,7 @@ async fn metrics_and_health_reflect_what_was_processed() {
     common::produce(&p, &names.input, "801BAD", b"{oops").await; // poison
 
     // Another member of the worker's group takes the only partition first.
-    let holder: StreamConsumer = syncline::runtime::clients::base(&common::kafka())
+    let holder: StreamConsumer = syncline::kafka::clients::base(&common::kafka())
         .set("group.id", format!("syncline.{}", names.worker))
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "false")

@@ -9,7 +9,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{SchemaType, SubjectNameStrategy, SuppliedSchema};
-use syncline::runtime::clients;
+use syncline::kafka::clients;
 
 async fn send(p: &FutureProducer, topic: &str, key: &str, value: &str) {
     p.send(FutureRecord::to(topic).key(key).payload(value), Duration::from_secs(10))

@@ -17,13 +17,13 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 use crate::config::Topology;
-use crate::ops::metrics::Metrics;
-use crate::runtime::clients::{self, Offsets};
+use crate::kafka::clients::{self, Offsets};
 use crate::runtime::dlq::header;
 use crate::runtime::supervisor::{self, Health, Shared};
 use crate::runtime::xref_feed;
 use crate::schema::registry::{self, RegistryClient};
 use crate::schema::{Catalog, Codec, render};
+use crate::telemetry::Metrics;
 
 use super::CliError;
 
@@ -244,7 +244,7 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     println!("topics: {} created", created.len());
     let client = RegistryClient::new(&t.registry)?;
     client.wait_ready(TIMEOUT).await?;
-    let regs = registry::register_all(&client, t, &catalog).await?;
+    let regs = registry::register_all(&client, &t.output_subjects(), &catalog).await?;
     println!("schemas: {} subjects registered or up to date (BACKWARD)", regs.len());
 
     let watched: Vec<&str> = watched_topics(t);

@@ -160,7 +160,7 @@ const KAFKA_PROBE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Fails fast, naming the bootstrap servers, when no broker answers.
 async fn reach_kafka(cfg: &config::KafkaConfig) -> Result<(), CliError> {
-    crate::runtime::clients::probe(cfg, KAFKA_PROBE)
+    crate::kafka::clients::probe(cfg, KAFKA_PROBE)
         .await
         .map_err(|source| CliError::KafkaUnreachable {
             servers: cfg.bootstrap_servers.clone(),
@@ -287,11 +287,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             let t = load_topology(&cli)?;
             reach_kafka(&t.kafka).await?;
-            let created = crate::runtime::clients::ensure_topics(
-                &t.kafka,
-                &crate::runtime::clients::topology_topics(&t, partitions),
-            )
-            .await?;
+            let created =
+                crate::kafka::clients::ensure_topics(&t.kafka, &crate::kafka::clients::topology_topics(&t, partitions))
+                    .await?;
             for name in &created {
                 println!("created {name}");
             }

@@ -8,11 +8,11 @@ use tracing::info;
 
 use crate::config::Topology;
 use crate::ops::http;
-use crate::ops::metrics::Metrics;
 use crate::runtime::supervisor::{self, Health, Shared};
 use crate::runtime::xref_feed;
 use crate::schema::registry;
 use crate::schema::{Catalog, Codec};
+use crate::telemetry::Metrics;
 
 use super::CliError;
 

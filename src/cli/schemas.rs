@@ -37,7 +37,7 @@ pub fn check(dir: &Path) -> Result<(), CliError> {
 pub async fn register(topology: &Topology, dir: &Path) -> Result<(), CliError> {
     let catalog = Catalog::load(dir)?;
     let client = RegistryClient::new(&topology.registry)?;
-    let done = registry::register_all(&client, topology, &catalog).await?;
+    let done = registry::register_all(&client, &topology.output_subjects(), &catalog).await?;
     let mut new = 0;
     for r in &done {
         let what = if r.newly_registered { "registered" } else { "unchanged" };

@@ -8,7 +8,6 @@ pub mod types;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub use types::*;
 
@@ -115,8 +114,4 @@ pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Res
     }
 }
 
-/// Parses a duration such as `100ms`, `5s`, `7d`.
-pub fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. `250ms`, `5s`, `2m`, `7d`"))
-}
+pub use crate::duration::parse as duration;

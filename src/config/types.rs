@@ -24,6 +24,22 @@ pub struct Topology {
     pub workers: Vec<WorkerConfig>,
 }
 
+impl Topology {
+    /// Every `(topic, schema record)` the workers write with a schema, deduplicated: the
+    /// registry subjects `<topic>-value` the topology needs.
+    pub fn output_subjects(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .workers
+            .iter()
+            .flat_map(|w| w.outputs.iter())
+            .flat_map(|o| o.topics().map(move |t| (t.to_string(), o.schema.clone())))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// The business transaction tracker: order lifecycles and their service levels.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,22 +90,7 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
 }
 
-/// Schema registry connection (Confluent-compatible API).
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    pub url: String,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default = "default_registry_timeout")]
-    pub timeout: String,
-}
-
-fn default_registry_timeout() -> String {
-    "5s".into()
-}
+pub use crate::schema::registry::RegistryConfig;
 
 /// Metrics and health HTTP endpoint.
 #[derive(Debug, Clone, Deserialize)]
@@ -327,17 +328,6 @@ impl fmt::Debug for KafkaConfig {
         f.debug_struct("KafkaConfig")
             .field("bootstrap_servers", &self.bootstrap_servers)
             .field("properties", &props)
-            .finish()
-    }
-}
-
-impl fmt::Debug for RegistryConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryConfig")
-            .field("url", &self.url)
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("timeout", &self.timeout)
             .finish()
     }
 }

@@ -31,12 +31,12 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     v.topic("tracker.changelog_topic", &t.tracker.changelog_topic);
     for (transition, limit) in &t.tracker.service_levels {
         let key = format!("tracker.service_levels.\"{transition}\"");
-        if crate::ops::tracker::parse_transition(transition).is_none() {
+        if crate::schema::lifecycle::parse_transition(transition).is_none() {
             v.push(
                 key.clone(),
                 format!(
                     "`{transition}` is not FROM->TO of order states; states: {}",
-                    crate::ops::tracker::STATES.join(", ")
+                    crate::schema::lifecycle::STATES.join(", ")
                 ),
             );
         }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::runtime::supervisor::{Health, WorkerState};
 
-use super::metrics::Metrics;
+use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 struct AppState {

@@ -1,10 +1,9 @@
-//! Operator-facing pieces: dead-letter replay, the business transaction tracker, metrics and
-//! health over HTTP.
+//! Operator-facing pieces: dead-letter replay, the business transaction tracker, and metrics
+//! and health over HTTP.
 //!
-//! Owns: what operators and dashboards see. Must not: sit on the record hot path except through
-//! the metric handles it hands out.
+//! Owns: what operators and dashboards see. Must not: sit on the record hot path (the metric
+//! handles workers update live in `telemetry`).
 
 pub mod http;
-pub mod metrics;
 pub mod replay;
 pub mod tracker;

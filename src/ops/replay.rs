@@ -15,9 +15,9 @@ use rdkafka::producer::{FutureProducer, Producer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::KafkaConfig;
-use crate::runtime::clients::{self, TopicSpec};
+use crate::kafka::clients::{self, TopicSpec};
+use crate::kafka::txn::{Out, Outbox};
 use crate::runtime::dlq::header;
-use crate::runtime::txn::{Out, Outbox};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -364,7 +364,7 @@ pub async fn release(
             partition: Some(d.original_partition),
             key: Some(key.as_bytes()),
             payload: None,
-            headers: &crate::runtime::txn::borrowed(&headers),
+            headers: &crate::kafka::txn::borrowed(&headers),
         })
         .await?;
     let position = d.position();
@@ -429,7 +429,7 @@ async fn publish(
                 partition,
                 key: record.key(),
                 payload: record.payload(),
-                headers: &crate::runtime::txn::borrowed(headers),
+                headers: &crate::kafka::txn::borrowed(headers),
             })
             .await?;
         outbox

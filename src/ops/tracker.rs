@@ -22,25 +22,13 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config::{self, KafkaConfig, Topology};
-use crate::runtime::clients::{self, TopicSpec};
-use crate::runtime::status;
-use crate::runtime::txn::{Out, Outbox};
+use crate::kafka::clients::{self, TopicSpec};
+use crate::kafka::txn::{Out, Outbox};
 use crate::schema::canonical::*;
+use crate::schema::lifecycle::{self, STATES, enum_name, parse_transition, state_name};
 use crate::schema::{Catalog, Codec};
 
-use super::metrics::Metrics;
-
-pub const STATES: [&str; 9] = [
-    "SUBMITTED",
-    "ACCEPTED",
-    "CREDIT_HOLD",
-    "REJECTED",
-    "PARTIALLY_SHIPPED",
-    "SHIPPED",
-    "INVOICED",
-    "PAID",
-    "CANCELLED",
-];
+use crate::telemetry::Metrics;
 
 /// One thing that happened to an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,15 +78,15 @@ impl Timeline {
             return false;
         }
         if let Some(st) = status {
-            let current = (self.state != OrderStatusCode::Unknown).then_some(status::Current {
-                rank: status::rank(self.state),
+            let current = (self.state != OrderStatusCode::Unknown).then_some(lifecycle::Current {
+                rank: lifecycle::rank(self.state),
                 status_at: self.entered_at,
             });
-            let candidate = status::Current {
-                rank: status::rank(st),
+            let candidate = lifecycle::Current {
+                rank: lifecycle::rank(st),
                 status_at: step.at,
             };
-            if status::is_newer(current, candidate) {
+            if lifecycle::is_newer(current, candidate) {
                 self.state = st;
                 self.entered_at = step.at;
             }
@@ -133,22 +121,6 @@ pub fn render(tl: &Timeline) -> String {
         ));
     }
     out
-}
-
-/// `FROM->TO` of a service level.
-pub fn parse_transition(text: &str) -> Option<(OrderStatusCode, OrderStatusCode)> {
-    let (from, to) = text.split_once("->")?;
-    Some((state(from.trim())?, state(to.trim())?))
-}
-
-fn state(name: &str) -> Option<OrderStatusCode> {
-    serde_json::from_value(serde_json::Value::String(name.to_string()))
-        .ok()
-        .filter(|s| *s != OrderStatusCode::Unknown)
-}
-
-pub fn state_name(s: OrderStatusCode) -> String {
-    enum_name(&s)
 }
 
 /// An order past its service level.
@@ -313,14 +285,6 @@ fn step_of(record: &CanonicalRecord) -> Placed {
         }
     };
     Placed { id, kind, step, status }
-}
-
-/// The Avro symbol of a canonical enum (`IN_DUNNING`).
-fn enum_name<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// Topics the tracker reads, with the schema record written there.
@@ -584,15 +548,5 @@ mod tests {
         assert!(t.apply(placed.step, placed.status));
         assert_eq!(t.state, OrderStatusCode::Unknown);
         assert!(render(&t).starts_with("order 0TT1:\n"), "{}", render(&t));
-    }
-
-    #[test]
-    fn transitions_parse() {
-        assert_eq!(
-            parse_transition("SUBMITTED->ACCEPTED"),
-            Some((OrderStatusCode::Submitted, OrderStatusCode::Accepted))
-        );
-        assert_eq!(parse_transition("SUBMITTED->LOST"), None);
-        assert_eq!(parse_transition("nonsense"), None);
     }
 }

@@ -4,7 +4,6 @@
 //! Owns: everything between a source record and a committed output. Must not: parse vendor
 //! payloads (adapters) or map fields (transforms).
 
-pub mod clients;
 pub mod dedupe;
 pub mod dlq;
 pub mod parking;
@@ -13,6 +12,5 @@ pub mod retry;
 pub mod state;
 pub mod status;
 pub mod supervisor;
-pub mod txn;
 pub mod worker;
 pub mod xref_feed;

@@ -19,9 +19,9 @@ use tracing::{debug, info, warn};
 use crate::adapters::RawRecord;
 use crate::config::{self, Topology, WorkerConfig};
 use crate::failure::{ErrorClass, Failure};
-use crate::ops::metrics::Metrics;
 use crate::schema::canonical::CanonicalRecord;
 use crate::schema::{Codec, SchemaVersion};
+use crate::telemetry::Metrics;
 use crate::transforms::{Context, Transform, Transformed};
 
 use super::dedupe::{self, DedupeStore, Fingerprint, FingerprintMap};
@@ -29,8 +29,8 @@ use super::dlq::{self, HeldEntry, HeldKeys, header};
 use super::parking::{ParkedEntry, ParkedStore};
 use super::retry::Backoff;
 use super::status::{self, StatusStore};
-use super::txn::{self, Out, Outbox};
 use super::xref_feed::Xref;
+use crate::kafka::txn::{self, Out, Outbox};
 
 /// Adds one to a per-topic counter without allocating the topic name again.
 fn count(counters: &mut HashMap<String, u64>, topic: &str) {
@@ -206,7 +206,7 @@ pub(crate) struct Prepared {
     /// (otherwise it is routed and encoded in the transaction, where a failure is handled).
     encoded: Vec<Option<(String, Vec<u8>)>>,
     /// Per output of `applied`: its status-ledger key and position (see `status::gate`).
-    gates: Vec<Option<(Fingerprint, status::Current)>>,
+    gates: Vec<Option<(Fingerprint, crate::schema::lifecycle::Current)>>,
 }
 
 /// What a batch changed, applied to the stores and metrics only once it committed.
@@ -222,7 +222,7 @@ pub(crate) struct Pending {
     pub(crate) dead_letters: HashMap<&'static str, u64>,
     pub(crate) duplicates: u64,
     pub(crate) held_count: u64,
-    pub(crate) statuses: FingerprintMap<(i32, status::Current)>,
+    pub(crate) statuses: FingerprintMap<(i32, crate::schema::lifecycle::Current)>,
     /// The ledger snapshot entries the transaction carries.
     pub(crate) snapshot: Option<status::SnapshotChunk>,
     pub(crate) stale: u64,
@@ -331,7 +331,7 @@ impl Pipeline {
         changelog_partitions: i32,
     ) -> Result<Self, String> {
         let settings = Settings::resolve(t, w)?;
-        let transform = crate::transforms::build(w).map_err(|e| e.to_string())?;
+        let transform = crate::transforms::build(&w.name, &w.transform, &w.adapter).map_err(|e| e.to_string())?;
         let mut outputs = HashMap::new();
         for o in &w.outputs {
             let schema = catalog.latest(&o.schema).map_err(|e| e.to_string())?.clone();
@@ -483,7 +483,7 @@ impl Pipeline {
                     .get(&key)
                     .map(|(_, c)| *c)
                     .or_else(|| self.statuses.current(&key));
-                if !status::is_newer(current, candidate) {
+                if !crate::schema::lifecycle::is_newer(current, candidate) {
                     pending.stale += 1;
                     debug!(correlation_id = %e.record.meta().correlation_id, record = e.record.record(), "stale status skipped");
                     continue;

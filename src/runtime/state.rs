@@ -12,7 +12,7 @@ use rdkafka::message::Message;
 
 use crate::config::KafkaConfig;
 
-use super::clients::{self, Offsets, TopicSpec};
+use crate::kafka::clients::{self, Offsets, TopicSpec};
 
 /// A store entry that could not be encoded. Never written as an empty value instead: an empty
 /// value in a compacted changelog reads back as a deletion.

@@ -1,57 +1,17 @@
 //! The status ledger that keeps lifecycles from going backwards: orders (`OrderStatus`), returns
 //! (`ReturnAuthorization`) and part reservations (`PartReservation`).
 //!
-//! Owns: the rank of each status, the last status published per lifecycle (by input partition,
-//! with a changelog like the other stores), and the decision "newer or stale". Must not: send
-//! anything; the worker drops a stale status and counts it.
+//! Owns: the last status published per lifecycle (by input partition, with a changelog like the
+//! other stores), and applying the model's "newer or stale" rule (`schema::lifecycle`) to it.
+//! Must not: send anything; the worker drops a stale status and counts it.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::dedupe::{Fingerprint, FingerprintMap, fingerprint};
-use crate::schema::canonical::{CanonicalRecord, OrderStatusCode, ReservationStatus, ReturnStatus};
-
-/// Lifecycle rank: a status is published only if it ranks higher than the current one, or ranks
-/// the same and happened later (ACCEPTED ↔ CREDIT_HOLD, a second partial shipment).
-pub fn rank(s: OrderStatusCode) -> u8 {
-    use OrderStatusCode::*;
-    match s {
-        Unknown => 0,
-        Submitted => 1,
-        Accepted | CreditHold => 2,
-        PartiallyShipped => 3,
-        Shipped => 4,
-        Invoiced => 5,
-        Paid => 6,
-        Rejected | Cancelled => 7,
-    }
-}
-
-fn return_rank(s: ReturnStatus) -> u8 {
-    use ReturnStatus::*;
-    match s {
-        Unknown => 0,
-        Requested => 1,
-        Authorized => 2,
-        GoodsReceived => 3,
-        Credited => 4,
-        Rejected | Closed => 5,
-    }
-}
-
-/// BACK_ORDERED and ALLOCATED share a rank: stock can be re-assigned, so the later decision wins.
-fn reservation_rank(s: ReservationStatus) -> u8 {
-    use ReservationStatus::*;
-    match s {
-        Unknown => 0,
-        Requested => 1,
-        BackOrdered | Allocated => 2,
-        Rejected | Cancelled => 3,
-    }
-}
+use crate::schema::canonical::CanonicalRecord;
+use crate::schema::lifecycle::{Current, rank, reservation_rank, return_rank};
 
 /// The ledger key and position of a status-bearing record; `None` for records without a
 /// lifecycle status. The key is the fingerprint of the lifecycle's id (the bare order id, as
@@ -73,18 +33,6 @@ pub fn gate(record: &CanonicalRecord) -> Option<(Fingerprint, Current)> {
         _ => return None,
     };
     Some((fingerprint(&key), Current::new(rank, status_at)))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Current {
-    pub rank: u8,
-    pub status_at: i64,
-}
-
-impl Current {
-    pub fn new(rank: u8, status_at: i64) -> Self {
-        Self { rank, status_at }
-    }
 }
 
 /// One packed changelog entry: fingerprint, partition, rank, status time (big-endian).
@@ -136,7 +84,7 @@ impl StatusStore {
     /// first, the newer position wins.
     fn restore(&mut self, key: Fingerprint, partition: i32, current: Current) {
         let known = self.lifecycles.get(&key).map(|(_, c)| *c);
-        if known.is_none() || is_newer(known, current) {
+        if known.is_none() || crate::schema::lifecycle::is_newer(known, current) {
             self.lifecycles.insert(key, (partition, current));
         }
     }
@@ -261,55 +209,16 @@ impl StatusStore {
     }
 }
 
-/// Whether `candidate` moves the order forward from `current`.
-pub fn is_newer(current: Option<Current>, candidate: Current) -> bool {
-    match current {
-        None => true,
-        Some(c) => candidate.rank > c.rank || (candidate.rank == c.rank && candidate.status_at > c.status_at),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use OrderStatusCode::*;
+    use crate::schema::canonical::OrderStatusCode::{self, *};
 
     fn at(s: OrderStatusCode, t: i64) -> Current {
         Current {
             rank: rank(s),
             status_at: t,
         }
-    }
-
-    #[test]
-    fn status_never_goes_backwards() {
-        assert!(is_newer(None, at(Accepted, 1)));
-        assert!(is_newer(Some(at(Accepted, 1)), at(Shipped, 2)));
-        assert!(
-            !is_newer(Some(at(Shipped, 2)), at(Accepted, 3)),
-            "a late ACCEPTED after SHIPPED is stale"
-        );
-        assert!(
-            is_newer(Some(at(Accepted, 1)), at(CreditHold, 2)),
-            "same rank, later: published"
-        );
-        assert!(
-            !is_newer(Some(at(CreditHold, 2)), at(Accepted, 1)),
-            "same rank, earlier: stale"
-        );
-        assert!(
-            !is_newer(Some(at(Cancelled, 5)), at(Paid, 6)),
-            "nothing after a terminal status"
-        );
-    }
-
-    #[test]
-    fn returns_and_reservations_have_their_own_lifecycles() {
-        assert!(return_rank(ReturnStatus::Credited) > return_rank(ReturnStatus::GoodsReceived));
-        assert!(return_rank(ReturnStatus::GoodsReceived) > return_rank(ReturnStatus::Authorized));
-        let back = reservation_rank(ReservationStatus::BackOrdered);
-        assert_eq!(back, reservation_rank(ReservationStatus::Allocated));
-        assert!(reservation_rank(ReservationStatus::Rejected) > back);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tokio::task::JoinSet;
 use tracing::{error, info};
 
 use crate::config::Topology;
-use crate::ops::metrics::Metrics;
 use crate::schema::{Catalog, Codec};
+use crate::telemetry::Metrics;
 
 use super::retry::Backoff;
 use super::worker::{Assignment, Worker, WorkerError};

@@ -24,15 +24,15 @@ use tracing::Instrument;
 use tracing::{debug, info, info_span, warn};
 
 use crate::config::{KafkaConfig, Topology, WorkerConfig};
-use crate::ops::metrics::Metrics;
 use crate::schema::{Catalog, Codec};
+use crate::telemetry::Metrics;
 
-use super::clients;
 use super::parking::ParkedEntry;
 use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, Preparer, classify, held_key, send};
 use super::state;
-use super::txn::{self, Outbox};
 use super::xref_feed::Xref;
+use crate::kafka::clients;
+use crate::kafka::txn::{self, Outbox};
 
 /// Prepares `batch` in order, yielding now and then so the other tasks of its runtime thread (other
 /// workers, the commit of this one) keep moving.

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use crate::config::KafkaConfig;
 use crate::xref::XrefTable;
 
-use super::clients;
+use crate::kafka::clients;
 
 /// The shared table plus its notifications.
 #[derive(Clone)]

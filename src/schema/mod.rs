@@ -10,6 +10,7 @@ pub mod compat;
 pub mod decimal;
 pub mod encoder;
 pub mod examples;
+pub mod lifecycle;
 pub mod registry;
 pub mod render;
 

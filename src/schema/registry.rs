@@ -10,10 +10,37 @@ use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::config::{RegistryConfig, Topology};
-
 use super::catalog::Catalog;
 use super::compat::error_chain;
+
+/// `[registry]` of the topology: where the Confluent-compatible registry is, and how to log in.
+/// Defined here, with the client that uses it, so the registry needs nothing from `config`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default = "default_registry_timeout")]
+    pub timeout: String,
+}
+
+fn default_registry_timeout() -> String {
+    "5s".into()
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -31,7 +58,7 @@ pub enum RegistryError {
 
 /// Builds the converter's settings from the topology's `[registry]`.
 pub fn sr_settings(cfg: &RegistryConfig) -> Result<SrSettings, RegistryError> {
-    let timeout = crate::config::duration(&cfg.timeout).map_err(RegistryError::Settings)?;
+    let timeout = crate::duration::parse(&cfg.timeout).map_err(RegistryError::Settings)?;
     let mut builder = SrSettings::new_builder(cfg.url.trim_end_matches('/').to_string());
     builder.set_timeout(timeout).no_proxy();
     if let Some(user) = &cfg.username {
@@ -61,7 +88,7 @@ struct ConfigResponse {
 
 impl RegistryClient {
     pub fn new(cfg: &RegistryConfig) -> Result<Self, RegistryError> {
-        let timeout = crate::config::duration(&cfg.timeout).map_err(RegistryError::Settings)?;
+        let timeout = crate::duration::parse(&cfg.timeout).map_err(RegistryError::Settings)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .no_proxy()
@@ -206,27 +233,16 @@ pub struct Registration {
     pub compatibility_changed: bool,
 }
 
-/// Every `(topic, schema record)` the topology writes with a schema, deduplicated.
-pub fn output_subjects(topology: &Topology) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = topology
-        .workers
-        .iter()
-        .flat_map(|w| w.outputs.iter())
-        .flat_map(|o| o.topics().map(move |t| (t.to_string(), o.schema.clone())))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Registers the latest version of every output schema and sets BACKWARD; idempotent.
+/// Registers the latest version of the schema of every `(topic, schema record)` under
+/// `<topic>-value` and sets BACKWARD; idempotent. `Topology::output_subjects` lists a topology's.
 pub async fn register_all(
     client: &RegistryClient,
-    topology: &Topology,
+    subjects: &[(String, String)],
     catalog: &Catalog,
 ) -> Result<Vec<Registration>, RegistryError> {
     let mut done = Vec::new();
-    for (topic, record) in output_subjects(topology) {
+    for (topic, record) in subjects {
+        let (topic, record) = (topic.clone(), record.clone());
         let latest = catalog.latest(&record)?;
         let subject = format!("{topic}-value");
         // Registered first: some registries keep no config for a subject that does not exist.

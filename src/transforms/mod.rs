@@ -17,7 +17,6 @@ pub mod returns;
 pub mod subscription;
 
 use crate::adapters::RawRecord;
-use crate::config::WorkerConfig;
 use crate::failure::Failure;
 use crate::schema::canonical::{CanonicalRecord, Meta};
 use crate::xref::XrefLookup;
@@ -233,27 +232,27 @@ pub enum BuildError {
     },
 }
 
-/// Builds the transform a worker names.
-pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
-    let spec = spec(&worker.transform).ok_or_else(|| BuildError::NotAvailable {
-        worker: worker.name.clone(),
-        transform: worker.transform.clone(),
+/// Builds the transform `transform` for worker `worker`, reading events of adapter `adapter`.
+pub fn build(worker: &str, transform: &str, adapter: &str) -> Result<Box<dyn Transform>, BuildError> {
+    let spec = spec(transform).ok_or_else(|| BuildError::NotAvailable {
+        worker: worker.to_string(),
+        transform: transform.to_string(),
     })?;
-    if !spec.adapters.contains(&worker.adapter.as_str()) {
+    if !spec.adapters.contains(&adapter) {
         return Err(BuildError::WrongAdapter {
-            worker: worker.name.clone(),
-            transform: worker.transform.clone(),
-            adapter: worker.adapter.clone(),
+            worker: worker.to_string(),
+            transform: transform.to_string(),
+            adapter: adapter.to_string(),
             valid: spec.adapters.join(", "),
         });
     }
-    let erp_profile = crate::adapters::erp::Profile::by_name(&worker.adapter);
+    let erp_profile = crate::adapters::erp::Profile::by_name(adapter);
     let erp = |flows: &'static [Flow]| -> Result<Box<dyn Transform>, BuildError> {
         match erp_profile {
             Some(profile) => Ok(Box::new(ErpFlows { profile, flows })),
             None => Err(BuildError::NotAvailable {
-                worker: worker.name.clone(),
-                transform: worker.transform.clone(),
+                worker: worker.to_string(),
+                transform: transform.to_string(),
             }),
         }
     };
@@ -272,8 +271,8 @@ pub fn build(worker: &WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
         "opportunity_won" => Ok(Box::new(subscription::OpportunityWon)),
         "part_requests" => Ok(Box::new(parts::PartRequests)),
         _ => Err(BuildError::NotAvailable {
-            worker: worker.name.clone(),
-            transform: worker.transform.clone(),
+            worker: worker.to_string(),
+            transform: transform.to_string(),
         }),
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use syncline::config::{KafkaConfig, RegistryConfig};
-use syncline::runtime::clients::{self, TopicSpec};
+use syncline::kafka::clients::{self, TopicSpec};
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -69,9 +69,9 @@ use std::sync::Arc;
 use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use syncline::config::Topology;
-use syncline::ops::metrics::Metrics;
 use syncline::runtime::supervisor::{self, Health, Shared};
 use syncline::schema::{Catalog, Codec};
+use syncline::telemetry::Metrics;
 use tokio::sync::watch;
 
 /// Topic names of one test's private topology.
@@ -172,7 +172,7 @@ pub fn status_event(order: &str, seq: u32, kind: &str) -> Vec<u8> {
 }
 
 pub fn producer() -> FutureProducer {
-    syncline::runtime::clients::plain_producer(&kafka()).expect("producer")
+    syncline::kafka::clients::plain_producer(&kafka()).expect("producer")
 }
 
 pub async fn produce(p: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
@@ -204,11 +204,11 @@ pub async fn produce_with_headers(
 
 /// Every committed record of `topic` so far.
 pub async fn read_all(topic: &str) -> Vec<OwnedMessage> {
-    let ends = syncline::runtime::clients::end_offsets(&kafka(), &[topic], TIMEOUT)
+    let ends = syncline::kafka::clients::end_offsets(&kafka(), &[topic], TIMEOUT)
         .await
         .expect("end offsets");
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
-    syncline::runtime::clients::read_committed_since(&kafka(), &from, TIMEOUT)
+    syncline::kafka::clients::read_committed_since(&kafka(), &from, TIMEOUT)
         .await
         .expect("read")
 }
@@ -598,7 +598,7 @@ impl Scenario {
     pub async fn new(prefix: &str, run: &'static str) -> Scenario {
         let suffix = unique(prefix);
         let topology = shipped_topology_private(&suffix);
-        syncline::runtime::clients::ensure_topics(&kafka(), &syncline::runtime::clients::topology_topics(&topology, 3))
+        syncline::kafka::clients::ensure_topics(&kafka(), &syncline::kafka::clients::topology_topics(&topology, 3))
             .await
             .unwrap();
         Scenario {

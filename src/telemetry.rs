@@ -1,4 +1,6 @@
-//! Prometheus metrics: one registry per process, handles passed to workers.
+//! Prometheus metrics: one registry per process, handles passed to workers and tools. A
+//! ground-level module so that the runtime and the operator tools can both count without
+//! depending on each other.
 //!
 //! Owns: metric names, types, labels and help texts (the README documents the same list). Must
 //! not: allocate label strings on the hot path more than once per label set it can avoid.

@@ -13,7 +13,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 
-use super::clients::off_thread;
+use crate::kafka::clients::off_thread;
 
 pub struct Outbox<'p> {
     /// None: records are captured in memory instead (`syncline test`).
