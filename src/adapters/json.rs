@@ -158,10 +158,6 @@ fn invalid_timestamp(name: &str, e: String) -> Failure {
     Failure::poison("INVALID_TIMESTAMP", format!("field `{name}`: {e}"))
 }
 
-pub fn opt_date(v: &Value, path: &str) -> Result<Option<i32>, Failure> {
-    date_of(get(v, path), path)
-}
-
 /// A field value already looked up (`name` is for the error message) as an Avro date.
 pub fn date_of(value: Option<&Value>, name: &str) -> Result<Option<i32>, Failure> {
     value

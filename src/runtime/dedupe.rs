@@ -134,25 +134,19 @@ impl DedupeStore {
         expires_at.to_be_bytes()
     }
 
-    /// Applies a changelog record read back for the changelog partitions in `wanted`. A
-    /// `state3:` record (its idempotency part) or a `batch2:` record holds entries of several
-    /// partitions, each tagged with its own (28 bytes: fingerprint, expiry, partition); older
-    /// records belong to the partition they were read from.
+    /// Applies a changelog record read back for the input partitions in `wanted`. A `state3:`
+    /// record's idempotency part holds entries of several partitions, each tagged with its own
+    /// (28 bytes: fingerprint, expiry, partition).
     pub fn restore_record(
         &mut self,
         key: &[u8],
         value: Option<&[u8]>,
-        partition: i32,
         now_ms: i64,
         wanted: &std::collections::BTreeSet<i32>,
     ) {
         if key.starts_with(super::state::STATE_BATCH_KEY.as_bytes()) {
             let (entries, _) = super::state::split_batch(value.unwrap_or_default());
             self.restore_entries(entries, now_ms, wanted);
-        } else if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
-            self.restore_entries(value.unwrap_or_default(), now_ms, wanted);
-        } else if wanted.contains(&partition) {
-            self.apply_changelog(key, value, partition, now_ms);
         }
     }
 
@@ -178,16 +172,8 @@ impl DedupeStore {
         buf
     }
 
-    /// Applies one changelog record: a batch (value = packed 16-byte fingerprint + 8-byte expiry
-    /// entries), or a single entry (key = fingerprint, value = expiry; None = tombstone).
-    pub fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
-        if key.starts_with(super::state::BATCH_KEY_V1.as_bytes()) {
-            for entry in value.unwrap_or_default().chunks_exact(24) {
-                let (fp, expiry) = entry.split_at(16);
-                self.apply_changelog(fp, Some(expiry), partition, now_ms);
-            }
-            return;
-        }
+    /// Applies one restored entry: key = fingerprint, value = expiry (None = tombstone).
+    fn apply_changelog(&mut self, key: &[u8], value: Option<&[u8]>, partition: i32, now_ms: i64) {
         let Ok(k) = <[u8; 16]>::try_from(key) else {
             return;
         };
@@ -214,19 +200,12 @@ mod tests {
     fn a_batch_record_restores_only_the_wanted_partitions() {
         let pending: FingerprintMap<(i32, i64)> = [(1u128, (0, 500)), (2u128, (2, 500))].into_iter().collect();
         let value = DedupeStore::encode_batch(pending.iter());
-        let mut s = DedupeStore::new(1000, 10);
-        let key = format!("{}t-0-0", crate::runtime::state::BATCH_KEY);
-        s.restore_record(key.as_bytes(), Some(&value), 1, 100, &[2].into_iter().collect());
-        assert!(!s.contains(1, 100), "partition 0 is not ours");
-        assert!(
-            s.contains(2, 100),
-            "partition 2 is, whichever changelog partition held it"
-        );
-        // The same entries as the idempotency part of a transaction's state record.
+        // The entries as the idempotency part of a transaction's state record: partition 0 is
+        // not ours; partition 2 is, whichever changelog partition held it.
         let framed = crate::runtime::state::frame_batch(&value, &[7; 29]);
         let mut s = DedupeStore::new(1000, 10);
         let key = format!("{}t-0-0", crate::runtime::state::STATE_BATCH_KEY);
-        s.restore_record(key.as_bytes(), Some(&framed), 1, 100, &[2].into_iter().collect());
+        s.restore_record(key.as_bytes(), Some(&framed), 100, &[2].into_iter().collect());
         assert!(!s.contains(1, 100) && s.contains(2, 100) && s.len() == 1);
     }
 

@@ -77,15 +77,8 @@ pub async fn restore(
         .collect())
 }
 
-/// Key prefix of the first batch records: one per store and input partition.
-pub const BATCH_KEY_V1: &str = "batch:";
-
-/// Key prefix of the changelog records that carry one batch's idempotency or ledger state for
-/// several input partitions, each entry tagged with its own.
-pub const BATCH_KEY: &str = "batch2:";
-
 /// Key prefix of the status ledger's snapshot records: packed fixed-size entries keyed by
-/// fingerprint (ledgers written before read as `BATCH_KEY` JSON maps).
+/// fingerprint. (No release ever wrote another format: no reader of one is kept.)
 pub const LEDGER_BATCH_KEY: &str = "ledger3:";
 
 /// Key prefix of the one state record a transaction writes (in the idempotency changelog): the

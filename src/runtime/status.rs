@@ -6,7 +6,6 @@
 //! Must not: send anything; the worker drops a stale status and counts it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::dedupe::{Fingerprint, FingerprintMap, fingerprint};
@@ -146,42 +145,16 @@ impl StatusStore {
         buf
     }
 
-    /// Applies a changelog record read back (from either changelog) for the changelog
-    /// partitions in `wanted`. Batch records (a state record's ledger part, a snapshot, or the
-    /// JSON map lifecycle → [partition, current] of earlier versions) keep the entries of wanted
-    /// partitions; older per-partition records belong to the partition they were read from.
-    pub fn restore_record(
-        &mut self,
-        key: &[u8],
-        value: Option<&[u8]>,
-        partition: i32,
-        wanted: &std::collections::BTreeSet<i32>,
-    ) {
+    /// Applies a changelog record read back (from either changelog) for the input partitions in
+    /// `wanted`: a state record's ledger part or a snapshot, both packed entries tagged with
+    /// their partition.
+    pub fn restore_record(&mut self, key: &[u8], value: Option<&[u8]>, wanted: &std::collections::BTreeSet<i32>) {
         let value = value.unwrap_or_default();
         if key.starts_with(super::state::STATE_BATCH_KEY.as_bytes()) {
             let (_, entries) = super::state::split_batch(value);
             self.restore_entries(entries, wanted);
         } else if key.starts_with(super::state::LEDGER_BATCH_KEY.as_bytes()) {
             self.restore_entries(value, wanted);
-        } else if key.starts_with(super::state::BATCH_KEY.as_bytes()) {
-            let map: HashMap<String, (i32, Current)> = serde_json::from_slice(value).unwrap_or_default();
-            for (lifecycle, (owner, current)) in map {
-                if wanted.contains(&owner) {
-                    self.restore(fingerprint(&lifecycle), owner, current);
-                }
-            }
-        } else if key.starts_with(super::state::BATCH_KEY_V1.as_bytes()) {
-            if wanted.contains(&partition) {
-                let map: HashMap<String, Current> = serde_json::from_slice(value).unwrap_or_default();
-                for (order, current) in map {
-                    self.restore(fingerprint(&order), partition, current);
-                }
-            }
-        } else if wanted.contains(&partition) {
-            // The first format: one record per order, keyed by its id.
-            if let Ok(c) = serde_json::from_slice::<Current>(value) {
-                self.restore(fingerprint(&String::from_utf8_lossy(key)), partition, c);
-            }
         }
     }
 
@@ -222,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn packed_batches_and_earlier_json_batches_restore_the_same_ledger() {
+    fn a_snapshot_restores_the_wanted_partitions() {
         let wanted: std::collections::BTreeSet<i32> = [0, 2].into_iter().collect();
         let entries: FingerprintMap<(i32, Current)> = [
             (fingerprint("801A"), (0, at(Shipped, 5))),
@@ -235,7 +208,7 @@ mod tests {
         let key = format!("{}t-0-0", crate::runtime::state::LEDGER_BATCH_KEY);
         let value = StatusStore::encode_batch(entries.iter());
         assert_eq!(value.len(), 3 * ENTRY_BYTES);
-        packed.restore_record(key.as_bytes(), Some(&value), 0, &wanted);
+        packed.restore_record(key.as_bytes(), Some(&value), &wanted);
         assert_eq!(packed.current(&fingerprint("801A")), Some(at(Shipped, 5)));
         assert_eq!(packed.current(&fingerprint("801C")), Some(at(CreditHold, -7)));
         assert_eq!(
@@ -243,12 +216,6 @@ mod tests {
             None,
             "partition 1 is not wanted"
         );
-
-        let mut json = StatusStore::default();
-        let old = serde_json::json!({"801A": [0, at(Shipped, 5)], "return:500B": [1, {"rank": 2, "status_at": 6}], "801C": [2, at(CreditHold, -7)]});
-        let key = format!("{}t-0-0", crate::runtime::state::BATCH_KEY);
-        json.restore_record(key.as_bytes(), Some(old.to_string().as_bytes()), 0, &wanted);
-        assert_eq!(json.lifecycles, packed.lifecycles);
     }
 
     #[test]
@@ -269,7 +236,7 @@ mod tests {
                 } else {
                     &snapshot_value
                 };
-                s.restore_record(key.as_bytes(), Some(value), 0, &wanted);
+                s.restore_record(key.as_bytes(), Some(value), &wanted);
             }
             assert_eq!(s.current(&fingerprint("801A")), Some(at(Shipped, 2)));
         }

@@ -841,13 +841,9 @@ impl Worker {
         .map_err(classify)?;
         // The idempotency changelog's state records carry the ledger's latest changes too.
         for r in &dedupe {
-            self.p
-                .dedupe
-                .restore_record(&r.key, r.value.as_deref(), r.partition, now, &needed);
+            self.p.dedupe.restore_record(&r.key, r.value.as_deref(), now, &needed);
             if r.key.starts_with(state::STATE_BATCH_KEY.as_bytes()) {
-                self.p
-                    .statuses
-                    .restore_record(&r.key, r.value.as_deref(), r.partition, &needed);
+                self.p.statuses.restore_record(&r.key, r.value.as_deref(), &needed);
             }
         }
         for r in &held {
@@ -858,9 +854,7 @@ impl Worker {
         }
         self.p.recheck_parked = !self.p.parked.is_empty();
         for r in &statuses {
-            self.p
-                .statuses
-                .restore_record(&r.key, r.value.as_deref(), r.partition, &needed);
+            self.p.statuses.restore_record(&r.key, r.value.as_deref(), &needed);
         }
         info!(worker = %self.p.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
         self.restored.extend(needed);

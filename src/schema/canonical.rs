@@ -427,20 +427,6 @@ impl CanonicalRecord {
         }
     }
 
-    pub fn meta_mut(&mut self) -> &mut Meta {
-        match self {
-            Self::SalesOrder(r) => &mut r.meta,
-            Self::OrderStatus(r) => &mut r.meta,
-            Self::Shipment(r) => &mut r.meta,
-            Self::Invoice(r) => &mut r.meta,
-            Self::PaymentStatus(r) => &mut r.meta,
-            Self::CustomerMaster(r) => &mut r.meta,
-            Self::ReturnAuthorization(r) => &mut r.meta,
-            Self::BillingSchedule(r) => &mut r.meta,
-            Self::PartReservation(r) => &mut r.meta,
-        }
-    }
-
     /// The value of a top-level string field, for `route_by` (e.g. `legal_entity`).
     pub fn route_value(&self, field: &str) -> Option<&str> {
         match (self, field) {

@@ -203,11 +203,6 @@ impl Codec {
         Ok(out)
     }
 
-    /// The registry id `schema` has under `<topic>-value`, registering it the first time.
-    pub async fn schema_id(&self, topic: &str, schema: &SchemaVersion) -> Result<u32, CodecError> {
-        Ok(self.writer(topic, schema).await?.id)
-    }
-
     async fn writer(&self, topic: &str, schema: &SchemaVersion) -> Result<Arc<Writer>, CodecError> {
         let cached = self.writers.read().ok().and_then(|m| {
             m.get(topic)?

@@ -123,11 +123,6 @@ impl Profile {
         };
         self.path(field).unwrap_or("document_id")
     }
-
-    /// Every event type this profile knows, for error messages and docs.
-    pub fn event_types(&self) -> impl Iterator<Item = &'static str> {
-        self.types.iter().map(|(t, _)| *t)
-    }
 }
 
 pub static PROFILES: [&Profile; 3] = [&GENERIC, &SAP_S4, &D365_FO];
