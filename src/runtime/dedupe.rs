@@ -239,15 +239,13 @@ mod tests {
     }
 
     #[test]
-    fn batch_records_restore_every_entry() {
+    fn expired_entries_are_not_restored() {
         let mut s = DedupeStore::new(1000, 10);
         let (a, b) = (fingerprint("a"), fingerprint("b"));
-        let mut value = Vec::new();
-        for (fp, exp) in [(a, 5000i64), (b, 10)] {
-            value.extend_from_slice(&fp.to_be_bytes());
-            value.extend_from_slice(&DedupeStore::encode_value(exp));
-        }
-        s.apply_changelog(b"batch:t-0-0", Some(&value), 1, 100);
+        let pending: FingerprintMap<(i32, i64)> = [(a, (0, 5000)), (b, (0, 10))].into_iter().collect();
+        let framed = crate::runtime::state::frame_batch(&DedupeStore::encode_batch(pending.iter()), &[]);
+        let key = format!("{}t-0-0", crate::runtime::state::STATE_BATCH_KEY);
+        s.restore_record(key.as_bytes(), Some(&framed), 100, &[0].into_iter().collect());
         assert!(s.contains(a, 200));
         assert!(!s.contains(b, 0), "expired entries are not restored");
     }
