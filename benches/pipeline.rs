@@ -25,9 +25,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use syncline::config::Topology;
 use syncline::kafka::clients::{self, TopicSpec};
 use syncline::kafka::txn::{self, Out, Outbox};
-use syncline::runtime::supervisor::{self, Health, Shared};
-use syncline::schema::{Catalog, Codec};
-use syncline::telemetry::Metrics;
+use syncline::schema::Catalog;
 use tokio::sync::watch;
 
 /// The allocator `syncline` itself runs with (src/main.rs), for both pipelines alike.
@@ -288,32 +286,14 @@ impl Round {
     }
 }
 
-struct Running {
-    metrics: Arc<Metrics>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
-}
-
-async fn start_worker(t: Topology) -> Running {
+/// syncline's workers, started the way `syncline run` starts them.
+async fn start_worker(t: Topology) -> syncline::app::Process {
     let catalog = Arc::new(Catalog::load(&repo("schemas")).unwrap());
-    let codec = Arc::new(Codec::new(
-        syncline::schema::registry::sr_settings(&t.registry).unwrap(),
-    ));
-    let metrics = Arc::new(Metrics::new().unwrap());
-    let (stop, rx) = watch::channel(false);
-    let xref = syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone())
-        .await
-        .unwrap();
-    let shared = Shared {
-        topology: Arc::new(t),
-        catalog,
-        codec,
-        metrics: metrics.clone(),
-        health: Health::default(),
-        xref,
+    let options = syncline::app::Options {
+        instance: "bench".into(),
+        ..Default::default()
     };
-    let task = tokio::spawn(async move { supervisor::run(shared, &[], "bench", rx).await });
-    Running { metrics, stop, task }
+    syncline::app::Process::start(t, catalog, options).await.unwrap()
 }
 
 fn rss_kb(field: &str) -> u64 {
@@ -390,7 +370,7 @@ async fn run() {
     // Warm-up rounds first, not counted: a freshly started broker (JIT, page cache) gave the
     // first round a third of the later rounds' throughput, whichever pipeline ran it.
     let mut rounds: Vec<Round> = Vec::new();
-    let mut running: Option<Running> = None;
+    let mut running: Option<syncline::app::Process> = None;
     for round in 1..=warmup + rounds_wanted {
         if round <= warmup {
             eprintln!("warm-up round {round} (not counted)");
@@ -413,8 +393,8 @@ async fn run() {
 
         eprintln!("round {round}: (b) syncline worker");
         if let Some(previous) = running.take() {
-            let _ = previous.stop.send(true);
-            let _ = previous.task.await;
+            previous.stop();
+            let _ = previous.wait().await;
         }
         let mut tr = t.clone();
         tr.workers[0].name = format!("{}-r{round}", t.workers[0].name);
@@ -535,8 +515,8 @@ async fn run() {
         latencies.len()
     );
     let peak_rss_mb = rss_kb("VmHWM:") as f64 / 1024.0;
-    let _ = running.stop.send(true);
-    let _ = running.task.await;
+    running.stop();
+    let _ = running.wait().await;
 
     // Idempotency store size: 1M keys in the store the worker uses.
     syncline::allocator::release_freed();

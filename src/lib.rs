@@ -18,10 +18,12 @@
 //! 8. `ops`: dead-letter tools, tracker, HTTP endpoint
 //! 9. `samples`: the sample payloads
 //! 10. `contract`: contract cases (`syncline test`)
-//! 11. `cli`: the command line
+//! 11. `app`: the one start-up path of a process (workers, tracker, endpoint)
+//! 12. `cli`: the command line
 
 pub mod adapters;
 pub mod allocator;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod contract;

@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["ops"],
     &["samples"],
     &["contract"],
+    &["app"],
     &["cli"],
 ];
 

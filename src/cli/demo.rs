@@ -14,13 +14,11 @@ use std::time::Duration;
 
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::sync::watch;
 
+use crate::app::{Options, Process};
 use crate::config::Topology;
 use crate::kafka::clients::{self, Offsets};
 use crate::runtime::dlq::header;
-use crate::runtime::supervisor::{self, Health, Shared};
-use crate::runtime::xref_feed;
 use crate::schema::registry::{self, RegistryClient};
 use crate::schema::{Catalog, Codec, render};
 use crate::telemetry::Metrics;
@@ -260,29 +258,17 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         t.defaults.xref_topic
     );
 
-    let codec = Arc::new(Codec::new(registry::sr_settings(&t.registry)?));
-    let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(e.to_string()))?);
-    let (stop, shutdown) = watch::channel(false);
-    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone()).await?;
-    let shared = Shared {
-        topology: Arc::new(t.clone()),
-        catalog: catalog.clone(),
-        codec: codec.clone(),
-        metrics: metrics.clone(),
-        health: Health::default(),
-        xref,
-    };
-    if t.tracker.enabled {
-        let (topology, catalog, codec, metrics, stop) = (
-            shared.topology.clone(),
-            catalog.clone(),
-            codec.clone(),
-            metrics.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move { crate::ops::tracker::run(topology, catalog, codec, metrics, stop).await });
-    }
-    let workers = tokio::spawn(async move { supervisor::run(shared, &[], "demo", shutdown).await });
+    let process = Process::start(
+        t.clone(),
+        catalog.clone(),
+        Options {
+            instance: "demo".into(),
+            tracker: true,
+            ..Options::default()
+        },
+    )
+    .await?;
+    let metrics = process.metrics.clone();
     println!("workers: {} started in this process\n", t.workers.len());
 
     println!("== the story");
@@ -327,9 +313,10 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         }
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = stop.send(true);
-    let _ = workers.await;
+    process.stop();
+    process.wait().await?;
 
+    let codec = Codec::new(registry::sr_settings(&t.registry)?);
     print_outputs(t, &catalog, &codec, &before).await?;
     print_counters(&metrics);
     if t.tracker.enabled {

@@ -151,6 +151,10 @@ pub enum CliError {
         servers: String,
         source: rdkafka::error::KafkaError,
     },
+    #[error(transparent)]
+    Start(#[from] crate::app::StartError),
+    #[error(transparent)]
+    Workers(#[from] crate::runtime::supervisor::SupervisorError),
     #[error("{0}")]
     Failed(String),
 }

@@ -3,16 +3,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tracing::info;
 
+use crate::app::{Options, Process};
 use crate::config::Topology;
-use crate::ops::http;
-use crate::runtime::supervisor::{self, Health, Shared};
-use crate::runtime::xref_feed;
-use crate::schema::registry;
-use crate::schema::{Catalog, Codec};
-use crate::telemetry::Metrics;
+use crate::schema::Catalog;
 
 use super::CliError;
 
@@ -24,52 +19,29 @@ pub async fn run(
     no_tracker: bool,
 ) -> Result<(), CliError> {
     let catalog = Arc::new(Catalog::load(schema_dir)?);
-    let metrics = Arc::new(Metrics::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?);
-    let codec = Arc::new(
-        Codec::new(registry::sr_settings(&t.registry)?).with_request_counter(metrics.registry_requests.clone()),
-    );
-    let (stop, shutdown) = watch::channel(false);
-    let xref = xref_feed::start(&t.kafka, &t.defaults.xref_topic, shutdown.clone()).await?;
-    let health = Health::default();
     let listen: std::net::SocketAddr = t
         .metrics
         .listen
         .parse()
         .map_err(|e| CliError::Failed(format!("metrics.listen `{}`: {e}", t.metrics.listen)))?;
-    let bound = http::serve(listen, metrics.clone(), health.clone(), shutdown.clone())
-        .await
-        .map_err(|e| CliError::Failed(format!("cannot listen on {listen} for /metrics: {e}")))?;
-    info!("metrics and health on http://{bound}/metrics, /healthz, /readyz");
-    let shared = Shared {
-        topology: Arc::new(t),
+    let process = Process::start(
+        t,
         catalog,
-        codec,
-        metrics,
-        health,
-        xref,
-    };
+        Options {
+            workers: workers.to_vec(),
+            instance: instance.to_string(),
+            tracker: !no_tracker,
+            http: Some(listen),
+        },
+    )
+    .await?;
+    let stop = process.stopper();
     tokio::spawn(async move {
         wait_for_signal().await;
         info!("shutting down: finishing the open transactions");
         let _ = stop.send(true);
     });
-    if shared.topology.tracker.enabled && !no_tracker {
-        let (t, catalog, codec, metrics, stop) = (
-            shared.topology.clone(),
-            shared.catalog.clone(),
-            shared.codec.clone(),
-            shared.metrics.clone(),
-            shutdown.clone(),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = crate::ops::tracker::run(t, catalog, codec, metrics, stop).await {
-                tracing::error!(error = %e, "business transaction tracker stopped");
-            }
-        });
-    }
-    supervisor::run(shared, workers, instance, shutdown)
-        .await
-        .map_err(CliError::Failed)
+    Ok(process.wait().await?)
 }
 
 async fn wait_for_signal() {

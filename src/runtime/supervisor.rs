@@ -86,13 +86,37 @@ pub struct Shared {
     pub xref: super::xref_feed::Xref,
 }
 
+/// A worker selection that names no worker of the topology.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("no worker named `{name}`; workers: {known}")]
+    UnknownWorker { name: String, known: String },
+}
+
+/// Checks that every name in `workers` is a worker of `topology`.
+pub fn check_selection(topology: &Topology, workers: &[String]) -> Result<(), SupervisorError> {
+    match workers.iter().find(|n| !topology.workers.iter().any(|w| &w.name == *n)) {
+        Some(unknown) => Err(SupervisorError::UnknownWorker {
+            name: unknown.clone(),
+            known: topology
+                .workers
+                .iter()
+                .map(|w| w.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs `workers` (all when empty) until `shutdown` turns true.
 pub async fn run(
     shared: Shared,
     workers: &[String],
     instance: &str,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<(), SupervisorError> {
+    check_selection(&shared.topology, workers)?;
     let selected: Vec<_> = shared
         .topology
         .workers
@@ -100,13 +124,6 @@ pub async fn run(
         .filter(|w| workers.is_empty() || workers.contains(&w.name))
         .cloned()
         .collect();
-    if let Some(unknown) = workers
-        .iter()
-        .find(|n| !shared.topology.workers.iter().any(|w| &w.name == *n))
-    {
-        let known: Vec<&str> = shared.topology.workers.iter().map(|w| w.name.as_str()).collect();
-        return Err(format!("no worker named `{unknown}`; workers: {}", known.join(", ")));
-    }
     let mut tasks = JoinSet::new();
     for w in selected {
         for i in 0..w.concurrency {

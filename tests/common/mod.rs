@@ -6,11 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use syncline::config::{KafkaConfig, RegistryConfig};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use syncline::config::{KafkaConfig, RegistryConfig, Topology};
 use syncline::kafka::clients::{self, TopicSpec};
+use syncline::runtime::supervisor::Health;
+use syncline::schema::Catalog;
+use syncline::telemetry::Metrics;
 
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -63,16 +69,6 @@ pub async fn topics(names: &[&str], partitions: i32) {
         )
     });
 }
-
-use std::sync::Arc;
-
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use syncline::config::Topology;
-use syncline::runtime::supervisor::{self, Health, Shared};
-use syncline::schema::{Catalog, Codec};
-use syncline::telemetry::Metrics;
-use tokio::sync::watch;
 
 /// Topic names of one test's private topology.
 #[derive(Clone, Debug)]
@@ -254,9 +250,18 @@ pub async fn wait_consumed(worker: &str, inputs: &[&str], within: Duration) {
     }
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let committed = consumer
-            .committed_offsets(tpl.clone(), Duration::from_secs(10))
-            .expect("committed offsets");
+        // The group coordinator may refuse while the group rebalances: ask again.
+        let committed = match consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)) {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "committed offsets of {worker}: {e}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
         let mut behind = Vec::new();
         for ((topic, partition), end) in &ends {
             let at = committed
@@ -289,12 +294,11 @@ pub async fn wait_consumed(worker: &str, inputs: &[&str], within: Duration) {
     }
 }
 
-/// Workers running in this process.
+/// Workers running in this process, started the way `syncline run` starts them.
 pub struct Running {
     pub metrics: Arc<Metrics>,
     pub health: Health,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
+    process: syncline::app::Process,
 }
 
 impl Running {
@@ -317,37 +321,25 @@ impl Running {
             .with_test_writer()
             .try_init();
         let catalog = Arc::new(Catalog::load(&repo_path("schemas")).unwrap());
-        let codec = Arc::new(Codec::new(
-            syncline::schema::registry::sr_settings(&t.registry).unwrap(),
-        ));
-        let metrics = Arc::new(Metrics::new().unwrap());
-        let health = Health::default();
-        let (stop, rx) = watch::channel(false);
-        let xref = syncline::runtime::xref_feed::start(&t.kafka, &t.defaults.xref_topic, rx.clone())
-            .await
-            .expect("xref feed");
-        let shared = Shared {
-            topology: Arc::new(t),
-            catalog,
-            codec,
-            metrics: metrics.clone(),
-            health: health.clone(),
-            xref,
+        let options = syncline::app::Options {
+            workers: workers.to_vec(),
+            instance: instance.to_string(),
+            tracker: false,
+            http: None,
         };
-        let instance = instance.to_string();
-        let workers = workers.to_vec();
-        let task = tokio::spawn(async move { supervisor::run(shared, &workers, &instance, rx).await });
+        let process = syncline::app::Process::start(t, catalog, options)
+            .await
+            .expect("process start");
         Running {
-            metrics,
-            health,
-            stop,
-            task,
+            metrics: process.metrics.clone(),
+            health: process.health.clone(),
+            process,
         }
     }
 
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(60), self.task).await;
+        self.process.stop();
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.process.wait()).await;
     }
 
     pub fn counter(&self, c: &prometheus::IntCounterVec, labels: &[&str]) -> u64 {
