@@ -132,38 +132,40 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
             "payload is JSON but not an object",
         ));
     };
+    // The envelope's parts are moved out of the parsed tree, never copied: the payload is most
+    // of the event.
     // CometD wrapped: {data: {...}, channel}
     let mut channel = None;
-    if top.contains_key("channel")
-        && let Some(Value::Object(data)) = top.get("data")
-    {
+    if top.contains_key("channel") && is_object(&top, "data") {
         channel = top.get("channel").and_then(Value::as_str).map(str::to_string);
-        top = data.clone();
+        top = take_object(&mut top, "data");
     }
-    let (shape, payload, replay_id, event_uuid) =
-        if let (Some(Value::Object(payload)), Some(Value::Object(event))) = (top.get("payload"), top.get("event")) {
-            (
-                Shape::CometD,
-                payload.clone(),
-                event.get("replayId").map(text),
-                event.get("EventUuid").and_then(Value::as_str).map(str::to_string),
-            )
-        } else if let Some(Value::Object(payload)) = top.get("payload") {
-            let uuid = top
-                .get("EventUuid")
-                .or_else(|| top.get("id"))
-                .or_else(|| payload.get("EventUuid"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            (Shape::PubSub, payload.clone(), top.get("replayId").map(text), uuid)
-        } else if top.contains_key("_ObjectType") || top.contains_key("ReplayId") {
-            let uuid = top.get("EventUuid").and_then(Value::as_str).map(str::to_string);
-            let replay = top.get("ReplayId").map(text);
-            (Shape::Connect, top.clone(), replay, uuid)
-        } else {
-            let uuid = top.get("EventUuid").and_then(Value::as_str).map(str::to_string);
-            (Shape::Bare, top.clone(), None, uuid)
-        };
+    let top_object_type = top.get("_ObjectType").and_then(Value::as_str).map(str::to_string);
+    let (shape, payload, replay_id, event_uuid) = if is_object(&top, "payload") && is_object(&top, "event") {
+        let event = top.get("event");
+        let replay = event.and_then(|e| e.get("replayId")).map(text);
+        let uuid = event
+            .and_then(|e| e.get("EventUuid"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        (Shape::CometD, take_object(&mut top, "payload"), replay, uuid)
+    } else if is_object(&top, "payload") {
+        let uuid = top
+            .get("EventUuid")
+            .or_else(|| top.get("id"))
+            .or_else(|| top.get("payload").and_then(|p| p.get("EventUuid")))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let replay = top.get("replayId").map(text);
+        (Shape::PubSub, take_object(&mut top, "payload"), replay, uuid)
+    } else if top.contains_key("_ObjectType") || top.contains_key("ReplayId") {
+        let uuid = top.get("EventUuid").and_then(Value::as_str).map(str::to_string);
+        let replay = top.get("ReplayId").map(text);
+        (Shape::Connect, std::mem::take(&mut top), replay, uuid)
+    } else {
+        let uuid = top.get("EventUuid").and_then(Value::as_str).map(str::to_string);
+        (Shape::Bare, std::mem::take(&mut top), None, uuid)
+    };
     let mut fields = payload;
     let change = match fields.remove("ChangeEventHeader") {
         Some(h) => Some(change_header(&h)?),
@@ -190,7 +192,7 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
             .and_then(|c| c.rsplit('/').next())
             .map(str::to_string)
             .or_else(|| fields.get("_ObjectType").and_then(Value::as_str).map(str::to_string))
-            .or_else(|| top.get("_ObjectType").and_then(Value::as_str).map(str::to_string))
+            .or(top_object_type)
             .or_else(|| raw.header_str("sf_event_type").map(str::to_string))
             .unwrap_or_default(),
     };
@@ -214,6 +216,18 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
         occurred_at,
         fields,
     })
+}
+
+fn is_object(m: &Map<String, Value>, key: &str) -> bool {
+    matches!(m.get(key), Some(Value::Object(_)))
+}
+
+/// Moves the object at `key` out of `m` (empty if it is not one).
+fn take_object(m: &mut Map<String, Value>, key: &str) -> Map<String, Value> {
+    match m.remove(key) {
+        Some(Value::Object(o)) => o,
+        _ => Map::new(),
+    }
 }
 
 fn text(v: &Value) -> String {
