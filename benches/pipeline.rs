@@ -10,9 +10,13 @@
 //! the last (start-up is reported apart). Then latency at a fixed offered rate, measured outside
 //! the worker: from the source record's send to its output becoming visible to a read_committed
 //! consumer (events at the same rate run first, not counted, until that consumer sees output).
+//! (c) then the `order-submission` worker (Salesforce platform events, master data, routing)
+//!     against a passthrough of its own input, the same way as (a)/(b).
 //! Environment: BENCH_EVENTS (default 300000), BENCH_ROUNDS (5), BENCH_WARMUP (1 round of each
 //! pipeline first, not counted), BENCH_RATE (5000), BENCH_SECONDS (20), BENCH_BATCH (records
-//! per transaction for both pipelines; default the topology's `batch.max_records`).
+//! per transaction for both pipelines; default the topology's `batch.max_records`),
+//! BENCH_SF_EVENTS (100000 Salesforce events for (c)), BENCH_ONLY=order-submission (run (c) alone
+//! and print it; BENCHMARKS.md is left as it is).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -296,6 +300,217 @@ async fn start_worker(t: Topology) -> syncline::app::Process {
     syncline::app::Process::start(t, catalog, options).await.unwrap()
 }
 
+/// The `order-submission` worker's figures: Salesforce platform events (CometD envelope) with
+/// eight fields and a two-line `Lines__c`, master data from the cross-reference, unit conversion,
+/// routing by legal entity, against a passthrough of the same input.
+struct SalesforceRounds {
+    n: u64,
+    rounds: Vec<Round>,
+}
+
+impl SalesforceRounds {
+    fn median(&self) -> &Round {
+        let mut by_ratio: Vec<&Round> = self.rounds.iter().collect();
+        by_ratio.sort_by(|x, y| x.ratio().total_cmp(&y.ratio()));
+        by_ratio[by_ratio.len() / 2]
+    }
+}
+
+const SF_RUN: &str = "0000be0c";
+
+/// The shipped `order-submission` worker with private topics; every route goes to one output.
+fn sf_topology(suffix: &str) -> Topology {
+    let text = std::fs::read_to_string(repo("topology.toml")).unwrap();
+    let mut t: Topology = syncline::config::parse(
+        &text,
+        &syncline::config::env::ProcessEnv,
+        &Catalog::record_names(&repo("schemas")),
+    )
+    .unwrap();
+    t.workers.retain(|w| w.name == "order-submission");
+    let w = &mut t.workers[0];
+    w.name = format!("bench-sf-{suffix}");
+    w.inputs = vec![format!("bench.{suffix}.sf.in")];
+    for route in w.outputs[0].routes.values_mut() {
+        *route = format!("bench.{suffix}.sf.orders");
+    }
+    t.defaults.dead_letter_topic = format!("bench.{suffix}.sf.dlq");
+    t.defaults.parked_topic = format!("bench.{suffix}.sf.parked");
+    t.defaults.xref_topic = format!("bench.{suffix}.sf.xref");
+    t.tracker.enabled = false;
+    let records = env_num("BENCH_BATCH", t.defaults.batch.max_records as u64) as usize;
+    t.defaults.batch.max_records = records;
+    t.workers[0].batch = None;
+    t
+}
+
+/// Order `n` as the sample platform event, with its own order id and EventUuid.
+fn sf_event(sample: &serde_json::Value, n: u64) -> (String, Vec<u8>) {
+    let order = format!("801Dn{n:010}");
+    let mut v = sample.clone();
+    v["data"]["payload"]["Order_Id__c"] = serde_json::Value::String(order.clone());
+    v["data"]["event"]["EventUuid"] = serde_json::Value::String(format!("5b4f7c1e-2a9d-4c3b-8e1f-{n:012}"));
+    (order, v.to_string().into_bytes())
+}
+
+async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64) -> SalesforceRounds {
+    let t = sf_topology(suffix);
+    let input = t.workers[0].inputs[0].clone();
+    let output = format!("bench.{suffix}.sf.orders");
+    let pass_out = format!("bench.{suffix}.sf.passthrough");
+    let mut specs: Vec<TopicSpec> = [
+        &input,
+        &output,
+        &pass_out,
+        &t.defaults.dead_letter_topic,
+        &t.defaults.parked_topic,
+    ]
+    .iter()
+    .map(|name| TopicSpec {
+        name: name.to_string(),
+        partitions: PARTITIONS,
+        compacted: false,
+        retention_ms: None,
+    })
+    .collect();
+    specs.push(TopicSpec {
+        name: t.defaults.xref_topic.clone(),
+        partitions: 1,
+        compacted: true,
+        retention_ms: None,
+    });
+    clients::ensure_topics(&t.kafka, &specs)
+        .await
+        .expect("the local stack must run (make bench starts it)");
+    let producer = clients::plain_producer(&t.kafka).unwrap();
+    for (key, value) in syncline::samples::xref_records(&repo("samples/mdm/xref.json"), SF_RUN).unwrap() {
+        producer
+            .send(
+                FutureRecord::to(&t.defaults.xref_topic).key(&key).payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let sample = syncline::samples::load(&repo("samples/salesforce/order_submitted.cometd.json"), SF_RUN).unwrap();
+    let sample: serde_json::Value = serde_json::from_slice(&sample.value).unwrap();
+    eprintln!("producing {n} Salesforce order events to {input}");
+    let mut inflight = Vec::with_capacity(10_000);
+    for i in 0..n {
+        let (key, value) = sf_event(&sample, i);
+        loop {
+            match producer.send_result(FutureRecord::to(&input).key(&key).payload(&value)) {
+                Ok(f) => {
+                    inflight.push(f);
+                    break;
+                }
+                Err(_) => {
+                    for f in inflight.drain(..) {
+                        let _ = f.await;
+                    }
+                }
+            }
+        }
+        if inflight.len() >= 10_000 {
+            for f in inflight.drain(..) {
+                let _ = f.await;
+            }
+        }
+    }
+    for f in inflight {
+        let _ = f.await;
+    }
+    let input_ends = clients::end_offsets(&t.kafka, &[&input], Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut rounds = Vec::new();
+    for round in 1..=warmup + rounds_wanted {
+        eprintln!("salesforce round {round}{}: (a) passthrough", if round <= warmup { " (warm-up)" } else { "" });
+        let group = format!("bench-pass-{input}-{round}");
+        let cpu0 = cpu_ticks();
+        let a_started = Instant::now();
+        let a_observer = observe_commits(&t, &group, &input_ends, Duration::from_secs(900));
+        passthrough(&t, &group, &input, &pass_out, n).await;
+        let a = a_observer.await.unwrap().expect("the passthrough did not finish");
+        let (a_rate, a_startup) = (a.sustained(n), (a.first_commit - a_started).as_secs_f64());
+        let cpu1 = cpu_ticks();
+        let a_cpu = cpu_per_record(cpu0, cpu1, n);
+        eprintln!("    sustained {a_rate:.0}/s; CPU per record {:.1} / {:.1} us", a_cpu.0, a_cpu.1);
+        eprintln!("salesforce round {round}: (b) order-submission worker");
+        let mut tr = t.clone();
+        tr.workers[0].name = format!("{}-r{round}", t.workers[0].name);
+        let w = tr.workers[0].name.clone();
+        let b_started = Instant::now();
+        let b_observer = observe_commits(&tr, &format!("syncline.{w}"), &input_ends, Duration::from_secs(900));
+        let r = start_worker(tr).await;
+        let b = b_observer.await.unwrap().expect("the order-submission worker did not finish");
+        let (b_rate, b_startup) = (b.sustained(n), (b.first_commit - b_started).as_secs_f64());
+        let b_cpu = cpu_per_record(cpu1, cpu_ticks(), n);
+        let proc_h = r.metrics.processing_seconds.with_label_values(&[&w]);
+        let batch_h = r.metrics.batch_seconds.with_label_values(&[&w]);
+        let per_record_us = proc_h.get_sample_sum() / proc_h.get_sample_count().max(1) as f64 * 1e6;
+        let batch_ms = batch_h.get_sample_sum() / batch_h.get_sample_count().max(1) as f64 * 1e3;
+        let produced = r.metrics.produced.with_label_values(&[&w, &output]).get();
+        eprintln!(
+            "    sustained {b_rate:.0}/s; CPU per record {:.1} / {:.1} us; {per_record_us:.1} us per record inside the transaction; {produced} sales orders",
+            b_cpu.0, b_cpu.1
+        );
+        assert_eq!(produced, n, "every order became a SalesOrder (none parked or dead-lettered)");
+        r.stop();
+        let _ = r.wait().await;
+        if round > warmup {
+            rounds.push(Round {
+                a_rate,
+                a_startup,
+                b_rate,
+                b_startup,
+                per_record_us,
+                batch_ms,
+                a_cpu,
+                b_cpu,
+            });
+        }
+    }
+    SalesforceRounds { n, rounds }
+}
+
+fn salesforce_section(sf: &SalesforceRounds) -> String {
+    let m = sf.median();
+    let rows: String = sf
+        .rounds
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            format!(
+                "| {} | {:.0} | {:.0} | {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.1} |\n",
+                i + 1,
+                r.a_rate,
+                r.b_rate,
+                r.ratio(),
+                r.a_cpu.0,
+                r.a_cpu.1,
+                r.b_cpu.0,
+                r.b_cpu.1,
+                r.per_record_us
+            )
+        })
+        .collect();
+    format!(
+        "\n## Salesforce order submissions (`order-submission` worker)\n\n\
+{n} `Order_Submitted__e` platform events (CometD envelope, two order lines in `Lines__c`, account and products \
+resolved through the cross-reference, Box→EA conversion, routed by legal entity), drained by a passthrough (a) and \
+the worker (b), alternating, {rounds} rounds. Median ratio {ratio:.2}; the worker's CPU per record in this process \
+{cpu:.1} us (median round).\n\n\
+| round | (a) events/s | (b) events/s | ratio | (a) CPU us per record, pipeline / broker | (b) CPU us per record, pipeline / broker | (b) us per record inside the transaction |\n\
+|---|---|---|---|---|---|---|\n{rows}",
+        n = sf.n,
+        rounds = sf.rounds.len(),
+        ratio = m.ratio(),
+        cpu = m.b_cpu.0,
+    )
+}
+
 fn rss_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -330,6 +545,12 @@ async fn run() {
     let rate = env_num("BENCH_RATE", 5_000);
     let seconds = env_num("BENCH_SECONDS", 20);
     let suffix = format!("{}", chrono::Utc::now().timestamp());
+    let sf_events = env_num("BENCH_SF_EVENTS", 100_000);
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("order-submission") {
+        let sf = salesforce_rounds(&suffix, sf_events, warmup, rounds_wanted).await;
+        println!("{}", salesforce_section(&sf));
+        return;
+    }
     let t = topology(&suffix);
     let input = t.workers[0].inputs[0].clone();
     let output = t.workers[0].outputs[0].topic.clone().unwrap();
@@ -517,6 +738,7 @@ async fn run() {
     let peak_rss_mb = rss_kb("VmHWM:") as f64 / 1024.0;
     running.stop();
     let _ = running.wait().await;
+    let sf = salesforce_rounds(&suffix, sf_events, warmup, rounds_wanted).await;
 
     // Idempotency store size: 1M keys in the store the worker uses.
     syncline::allocator::release_freed();
@@ -607,7 +829,7 @@ the commit both pipelines wait on.\n",
         .ok()
         .and_then(|old| old.find("\n## History").map(|i| old[i..].to_string()))
         .unwrap_or_default();
-    let report = format!("{report}{history}");
+    let report = format!("{report}{}{history}", salesforce_section(&sf));
     std::fs::write(repo("BENCHMARKS.md"), &report).unwrap();
     println!("{report}");
 }
