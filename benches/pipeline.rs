@@ -426,7 +426,10 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
         .unwrap();
     let mut rounds = Vec::new();
     for round in 1..=warmup + rounds_wanted {
-        eprintln!("salesforce round {round}{}: (a) passthrough", if round <= warmup { " (warm-up)" } else { "" });
+        eprintln!(
+            "salesforce round {round}{}: (a) passthrough",
+            if round <= warmup { " (warm-up)" } else { "" }
+        );
         let group = format!("bench-pass-{input}-{round}");
         let cpu0 = cpu_ticks();
         let a_started = Instant::now();
@@ -436,7 +439,10 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
         let (a_rate, a_startup) = (a.sustained(n), (a.first_commit - a_started).as_secs_f64());
         let cpu1 = cpu_ticks();
         let a_cpu = cpu_per_record(cpu0, cpu1, n);
-        eprintln!("    sustained {a_rate:.0}/s; CPU per record {:.1} / {:.1} us", a_cpu.0, a_cpu.1);
+        eprintln!(
+            "    sustained {a_rate:.0}/s; CPU per record {:.1} / {:.1} us",
+            a_cpu.0, a_cpu.1
+        );
         eprintln!("salesforce round {round}: (b) order-submission worker");
         let mut tr = t.clone();
         tr.workers[0].name = format!("{}-r{round}", t.workers[0].name);
@@ -444,7 +450,10 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
         let b_started = Instant::now();
         let b_observer = observe_commits(&tr, &format!("syncline.{w}"), &input_ends, Duration::from_secs(900));
         let r = start_worker(tr).await;
-        let b = b_observer.await.unwrap().expect("the order-submission worker did not finish");
+        let b = b_observer
+            .await
+            .unwrap()
+            .expect("the order-submission worker did not finish");
         let (b_rate, b_startup) = (b.sustained(n), (b.first_commit - b_started).as_secs_f64());
         let b_cpu = cpu_per_record(cpu1, cpu_ticks(), n);
         let proc_h = r.metrics.processing_seconds.with_label_values(&[&w]);
@@ -456,7 +465,10 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
             "    sustained {b_rate:.0}/s; CPU per record {:.1} / {:.1} us; {per_record_us:.1} us per record inside the transaction; {produced} sales orders",
             b_cpu.0, b_cpu.1
         );
-        assert_eq!(produced, n, "every order became a SalesOrder (none parked or dead-lettered)");
+        assert_eq!(
+            produced, n,
+            "every order became a SalesOrder (none parked or dead-lettered)"
+        );
         r.stop();
         let _ = r.wait().await;
         if round > warmup {

@@ -9,16 +9,23 @@
 //! (`Preparer::prepare`, which reads no state); they are processed in their own transaction once
 //! the first one committed. Must not:
 //! decide what a record becomes (the `pipeline` does), or restart itself (the supervisor does).
+//!
+//! Roles, one file each: this file is the batch cycle (collect, prepare ahead, commit, abort and
+//! rewind); `rebalance` is what assignment and revocation change (the partition set, the state
+//! restored and dropped, the lag series); `redrive` sends parked records through again when
+//! their reference arrives. The cycle is one file (~600 lines) because its steps share the
+//! consumer, the producer and the open transaction, and reading them in order is how the
+//! exactly-once argument is checked.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerGroupMetadata, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::Instrument;
 use tracing::{debug, info, info_span, warn};
@@ -28,11 +35,16 @@ use crate::schema::{Catalog, Codec};
 use crate::telemetry::Metrics;
 
 use super::parking::ParkedEntry;
-use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, Preparer, classify, held_key, send};
+use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, Preparer, classify, send};
 use super::state;
 use super::xref_feed::Xref;
+
+mod rebalance;
+mod redrive;
+
 use crate::kafka::clients;
 use crate::kafka::txn::{self, Outbox};
+pub use rebalance::{Assignment, WorkerContext};
 
 /// Prepares `batch` in order, yielding now and then so the other tasks of its runtime thread (other
 /// workers, the commit of this one) keep moving.
@@ -94,31 +106,6 @@ pub enum WorkerError {
     },
 }
 
-/// Partition assignment as the rebalance callbacks report it.
-#[derive(Clone, Default)]
-pub struct Assignment {
-    inner: Arc<Mutex<AssignmentState>>,
-}
-
-#[derive(Default)]
-struct AssignmentState {
-    assigned: BTreeSet<(String, i32)>,
-    revoked: Vec<(String, i32)>,
-}
-
-impl Assignment {
-    pub fn assigned(&self) -> BTreeSet<(String, i32)> {
-        self.inner.lock().map(|s| s.assigned.clone()).unwrap_or_default()
-    }
-
-    fn take_revoked(&self) -> Vec<(String, i32)> {
-        self.inner
-            .lock()
-            .map(|mut s| std::mem::take(&mut s.revoked))
-            .unwrap_or_default()
-    }
-}
-
 /// `syncline_worker_up` is 1 while this lives: reset when the worker returns and also when its
 /// task unwinds from a panic.
 struct UpWhileAlive(prometheus::IntGauge);
@@ -133,87 +120,6 @@ impl UpWhileAlive {
 impl Drop for UpWhileAlive {
     fn drop(&mut self) {
         self.0.set(0);
-    }
-}
-
-pub struct WorkerContext {
-    assignment: Assignment,
-    worker: String,
-    metrics: Arc<Metrics>,
-}
-
-impl ClientContext for WorkerContext {
-    /// The lag of every assigned partition, from librdkafka's statistics. Only the assigned ones
-    /// are this instance's to report (the owner reports the rest; a stale series would be counted
-    /// twice by `sum by (worker)`).
-    fn stats(&self, stats: rdkafka::Statistics) {
-        let assigned = self.assignment.assigned();
-        for (topic, t) in &stats.topics {
-            for (partition, p) in &t.partitions {
-                if !assigned.contains(&(topic.clone(), p.partition)) {
-                    continue;
-                }
-                if let Some(lag) = partition_lag(p) {
-                    self.metrics
-                        .consumer_lag
-                        .with_label_values(&[&self.worker, topic, &partition.to_string()])
-                        .set(lag);
-                }
-            }
-        }
-    }
-}
-
-/// Records of a partition not yet consumed: from the last stable offset (what a read_committed
-/// consumer can reach) back to the position. librdkafka's own `consumer_lag` counts from offsets
-/// the consumer committed itself, and this one's are committed by the transactional producer, so
-/// it is always -1 here. The position is the next offset handed to the worker, else the group's
-/// committed offset (known from assignment), else the partition's start.
-fn partition_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
-    let end = [p.ls_offset, p.hi_offset].into_iter().find(|o| *o >= 0)?;
-    let at = [p.app_offset, p.committed_offset, p.lo_offset]
-        .into_iter()
-        .find(|o| *o >= 0)?;
-    Some((end - at).max(0))
-}
-
-impl ConsumerContext for WorkerContext {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Ok(mut s) = self.assignment.inner.lock() else {
-            return;
-        };
-        match rebalance {
-            Rebalance::Assign(tpl) => {
-                for e in tpl.elements() {
-                    s.assigned.insert((e.topic().to_string(), e.partition()));
-                }
-            }
-            Rebalance::Revoke(tpl) => {
-                for e in tpl.elements() {
-                    let tp = (e.topic().to_string(), e.partition());
-                    // The new owner reports this partition's lag from now on.
-                    let _ = self
-                        .metrics
-                        .consumer_lag
-                        .remove_label_values(&[&self.worker, &tp.0, &tp.1.to_string()]);
-                    s.assigned.remove(&tp);
-                    s.revoked.push(tp);
-                }
-            }
-            Rebalance::Error(e) => warn!(error = %e, "rebalance error"),
-        }
-    }
-}
-
-impl Drop for WorkerContext {
-    /// A worker that ends without a revoke (a panic, a fatal error) leaves no lag series behind.
-    fn drop(&mut self) {
-        for (topic, partition) in self.assignment.assigned() {
-            let _ = self
-                .metrics
-                .consumer_lag
-                .remove_label_values(&[&self.worker, &topic, &partition.to_string()]);
-        }
     }
 }
 
@@ -683,64 +589,6 @@ impl Worker {
         }
     }
 
-    /// References that parked records wait for and that the cross-reference now has.
-    fn ready_references(&mut self) -> Vec<String> {
-        let mut arrived = false;
-        while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = self.arrivals.try_recv() {
-            arrived = true;
-        }
-        if !(arrived || self.p.recheck_parked) || self.p.parked.is_empty() {
-            return Vec::new();
-        }
-        self.p.recheck_parked = false;
-        let table = self
-            .p
-            .prep
-            .xref
-            .table
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.p
-            .parked
-            .references()
-            .into_iter()
-            .filter(|r| match held_key(r) {
-                Some(key) => self.p.held.get(&key).is_none(),
-                None => crate::xref::XrefLookup::get(&*table, r).is_some(),
-            })
-            .collect()
-    }
-
-    /// Reads the records parked on `refs` back from their input topics and processes them again,
-    /// in original order, in one transaction that also removes their parked entries.
-    async fn redrive(&mut self, refs: &[String]) -> Result<(), BatchError> {
-        let entries = self.p.parked.waiting_on(refs);
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let coords: Vec<(String, i32, i64)> = entries.iter().map(ParkedEntry::coordinates).collect();
-        let records = clients::fetch_records(&self.kafka, &coords, KAFKA_TIMEOUT)
-            .await
-            .map_err(classify)?;
-        if records.len() < entries.len() {
-            warn!(worker = %self.p.settings.name, wanted = entries.len(), found = records.len(),
-                  "parked records no longer in their input topic (retention); they cannot be re-driven");
-        }
-        info!(worker = %self.p.settings.name, references = ?refs, records = records.len(), "re-driving parked records");
-        // Entries whose record is gone are dropped too, or they would wait forever.
-        let found: HashSet<(String, i32, i64)> = records
-            .iter()
-            .map(|m| (m.topic().to_string(), m.partition(), m.offset()))
-            .collect();
-        for e in entries.iter().filter(|e| !found.contains(&e.coordinates())) {
-            self.p.parked.remove(&e.coordinates());
-        }
-        self.commit_batch(&records, Some(&entries), Vec::new(), None)
-            .await
-            .map(|_| ())
-            .map_err(|(e, _)| e)
-    }
-
     fn count_txn(&self, outcome: &str) {
         self.p
             .metrics
@@ -784,80 +632,6 @@ impl Worker {
                 warn!(topic, partition, offset, error = %e, "seek back failed");
             }
         }
-        Ok(())
-    }
-
-    /// Drops state of changelog partitions no assigned input partition maps to any more.
-    fn forget_revoked(&mut self) {
-        let revoked = self.assignment.take_revoked();
-        if revoked.is_empty() {
-            return;
-        }
-        let still: HashSet<i32> = self
-            .assignment
-            .assigned()
-            .iter()
-            .map(|(_, p)| p % self.p.changelog_partitions)
-            .collect();
-        for (_, p) in revoked {
-            let cp = p % self.p.changelog_partitions;
-            if !still.contains(&cp) && self.restored.remove(&cp) {
-                self.p.dedupe.drop_partition(cp);
-                self.p.held.drop_partition(cp);
-                self.p.parked.drop_partition(cp);
-                self.p.statuses.drop_partition(cp);
-                debug!(worker = %self.p.settings.name, partition = cp, "state dropped");
-            }
-        }
-    }
-
-    /// Loads the changelogs of the partitions this batch touches for the first time, and of every
-    /// other assigned partition not loaded yet: one restore after an assignment instead of a
-    /// stall in the stream each time a batch first reaches another partition. The four stores
-    /// are read concurrently.
-    async fn restore(&mut self, batch: &[OwnedMessage]) -> Result<(), BatchError> {
-        let cps = self.p.changelog_partitions;
-        let needed: BTreeSet<i32> = batch
-            .iter()
-            .map(|m| m.partition())
-            .chain(self.assignment.assigned().iter().map(|(_, p)| *p))
-            .map(|p| p % cps)
-            .filter(|cp| !self.restored.contains(cp))
-            .collect();
-        if needed.is_empty() {
-            return Ok(());
-        }
-        let parts: Vec<i32> = needed.iter().copied().collect();
-        let now = chrono::Utc::now().timestamp_millis();
-        // Dedupe and ledger records hold a whole batch, of any partitions: read them all and keep
-        // the entries of the partitions needed here.
-        let all: Vec<i32> = (0..cps).collect();
-        let (dedupe, held, parked, statuses) = tokio::try_join!(
-            state::restore(&self.kafka, &self.p.dedupe_topic, &all, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.held_topic, &parts, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.parked_changelog, &parts, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.status_changelog, &all, KAFKA_TIMEOUT),
-        )
-        .map_err(classify)?;
-        // The idempotency changelog's state records carry the ledger's latest changes too.
-        for r in &dedupe {
-            self.p.dedupe.restore_record(&r.key, r.value.as_deref(), now, &needed);
-            if r.key.starts_with(state::STATE_BATCH_KEY.as_bytes()) {
-                self.p.statuses.restore_record(&r.key, r.value.as_deref(), &needed);
-            }
-        }
-        for r in &held {
-            self.p.held.apply_changelog(&r.key, r.value.as_deref(), r.partition);
-        }
-        for r in &parked {
-            self.p.parked.apply_changelog(&r.key, r.value.as_deref(), r.partition);
-        }
-        self.p.recheck_parked = !self.p.parked.is_empty();
-        for r in &statuses {
-            self.p.statuses.restore_record(&r.key, r.value.as_deref(), &needed);
-        }
-        info!(worker = %self.p.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
-        self.restored.extend(needed);
         Ok(())
     }
 }
