@@ -22,7 +22,7 @@ use crate::failure::{ErrorClass, Failure};
 use crate::schema::canonical::CanonicalRecord;
 use crate::schema::{Codec, SchemaVersion};
 use crate::telemetry::Metrics;
-use crate::transforms::{Context, Transform, Transformed};
+use crate::transforms::{Context, Emitted, Transform, Transformed};
 
 use super::dedupe::{self, DedupeStore, Fingerprint, FingerprintMap};
 use super::dlq::{self, HeldEntry, HeldKeys, header};
@@ -202,11 +202,21 @@ pub(crate) struct Prepared {
     applied: Result<Transformed, Failure>,
     /// The idempotency fingerprint of `applied`.
     fingerprint: Option<Fingerprint>,
-    /// Per output of `applied`: its topic and bytes, when encoding succeeded ahead of time
-    /// (otherwise it is routed and encoded in the transaction, where a failure is handled).
-    encoded: Vec<Option<(String, Vec<u8>)>>,
+    /// Per output of `applied`: routed and encoded ahead of time, or why not. Only a registry
+    /// that could not be reached is tried again in the transaction.
+    encoded: Vec<Option<Encoded>>,
     /// Per output of `applied`: its status-ledger key and position (see `status::gate`).
     gates: Vec<Option<(Fingerprint, crate::schema::lifecycle::Current)>>,
+}
+
+/// One output routed to its topic and encoded, or why not.
+pub(crate) enum Encoded {
+    Ready { topic: String, bytes: Vec<u8> },
+    /// The record cannot be written as it is (no such output, no route, schema violation): it
+    /// becomes a dead letter.
+    Failed(Failure),
+    /// The registry could not be reached: the batch is retried.
+    Unavailable(String),
 }
 
 /// What a batch changed, applied to the stores and metrics only once it committed.
@@ -286,14 +296,7 @@ impl Preparer {
         if let Ok(t) = &applied {
             for e in &t.outputs {
                 gates.push(status::gate(&e.record));
-                let mut bytes = None;
-                if let Some(out) = self.outputs.get(e.output)
-                    && let Ok(topic) = out.topic_for(&e.record)
-                    && let Ok(b) = self.codec.encode_record(topic, &out.schema, &e.record).await
-                {
-                    bytes = Some((topic.to_string(), b));
-                }
-                encoded.push(bytes);
+                encoded.push(Some(self.route_and_encode(e).await));
             }
         }
         let fingerprint = applied.as_ref().ok().map(|t| dedupe::fingerprint(&t.idempotency_key));
@@ -303,6 +306,28 @@ impl Preparer {
             fingerprint,
             encoded,
             gates,
+        }
+    }
+
+    /// The one place an output is routed and encoded, ahead of the transaction or in it.
+    pub(crate) async fn route_and_encode(&self, e: &Emitted) -> Encoded {
+        let Some(out) = self.outputs.get(e.output) else {
+            return Encoded::Failed(Failure::business(
+                "NO_OUTPUT",
+                format!("worker has no [[worker.output]] named `{}`", e.output),
+            ));
+        };
+        let topic = match out.topic_for(&e.record) {
+            Ok(t) => t,
+            Err(f) => return Encoded::Failed(f),
+        };
+        match self.codec.encode_record(topic, &out.schema, &e.record).await {
+            Ok(bytes) => Encoded::Ready {
+                topic: topic.to_string(),
+                bytes,
+            },
+            Err(err) if err.is_transient() => Encoded::Unavailable(err.to_string()),
+            Err(err) => Encoded::Failed(Failure::poison("SCHEMA_VIOLATION", err.to_string())),
         }
     }
 
@@ -490,39 +515,19 @@ impl Pipeline {
                 }
                 status_updates.push((key, candidate));
             }
-            if let Some((topic, bytes)) = ahead.get_mut(i).and_then(Option::take) {
-                encoded.push((topic, bytes, i));
-                continue;
-            }
-            let Some(out) = self.prep.outputs.get(e.output) else {
-                let f = Failure::business(
-                    "NO_OUTPUT",
-                    format!("worker has no [[worker.output]] named `{}`", e.output),
-                );
-                return self
-                    .fail(raw, f, Some(&transformed), now, outbox, pending)
-                    .await
-                    .map(|_| false);
+            let outcome = match ahead.get_mut(i).and_then(Option::take) {
+                Some(Encoded::Unavailable(_)) | None => self.prep.route_and_encode(e).await,
+                Some(done) => done,
             };
-            let topic = match out.topic_for(&e.record) {
-                Ok(t) => t.to_string(),
-                Err(f) => {
-                    return self
-                        .fail(raw, f, Some(&transformed), now, outbox, pending)
-                        .await
-                        .map(|_| false);
-                }
-            };
-            match self.prep.codec.encode_record(&topic, &out.schema, &e.record).await {
-                Ok(bytes) => encoded.push((topic, bytes, i)),
-                Err(err) if err.is_transient() => {
+            match outcome {
+                Encoded::Ready { topic, bytes } => encoded.push((topic, bytes, i)),
+                Encoded::Unavailable(message) => {
                     return Err(BatchError::Retry {
                         code: "REGISTRY_UNAVAILABLE".into(),
-                        message: err.to_string(),
+                        message,
                     });
                 }
-                Err(err) => {
-                    let f = Failure::poison("SCHEMA_VIOLATION", err.to_string());
+                Encoded::Failed(f) => {
                     return self
                         .fail(raw, f, Some(&transformed), now, outbox, pending)
                         .await
