@@ -460,7 +460,13 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
         let batch_h = r.metrics.batch_seconds.with_label_values(&[&w]);
         let per_record_us = proc_h.get_sample_sum() / proc_h.get_sample_count().max(1) as f64 * 1e6;
         let batch_ms = batch_h.get_sample_sum() / batch_h.get_sample_count().max(1) as f64 * 1e3;
-        let produced = r.metrics.produced.with_label_values(&[&w, &output]).get();
+        // Counters move right after the commit the observer saw: give them a moment.
+        let counted = Instant::now();
+        let produced_counter = r.metrics.produced.with_label_values(&[&w, &output]);
+        while produced_counter.get() < n && counted.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let produced = produced_counter.get();
         eprintln!(
             "    sustained {b_rate:.0}/s; CPU per record {:.1} / {:.1} us; {per_record_us:.1} us per record inside the transaction; {produced} sales orders",
             b_cpu.0, b_cpu.1
