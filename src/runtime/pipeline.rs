@@ -128,8 +128,23 @@ pub struct Settings {
     pub parked_topic: String,
 }
 
+/// Why a worker's pipeline cannot be built from a topology that passed validation (the
+/// validator checks the same things: these name what slipped through).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{key}: {message}")]
+    Setting { key: &'static str, message: String },
+    #[error(transparent)]
+    Transform(#[from] crate::transforms::BuildError),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+}
+
 impl Settings {
-    pub fn resolve(t: &Topology, w: &WorkerConfig) -> Result<Self, String> {
+    pub fn resolve(t: &Topology, w: &WorkerConfig) -> Result<Self, SetupError> {
+        let duration = |key: &'static str, text: &str| {
+            config::duration(text).map_err(|message| SetupError::Setting { key, message })
+        };
         let batch = w.batch.as_ref().unwrap_or(&t.defaults.batch);
         let retry = w.retry.as_ref().unwrap_or(&t.defaults.retry);
         let dedupe = w.dedupe.as_ref().unwrap_or(&t.defaults.dedupe);
@@ -137,13 +152,13 @@ impl Settings {
             name: w.name.clone(),
             inputs: w.inputs.clone(),
             max_records: batch.max_records,
-            max_wait: config::duration(&batch.max_wait)?,
+            max_wait: duration("batch.max_wait", &batch.max_wait)?,
             backoff: Backoff {
-                initial: config::duration(&retry.initial_backoff)?,
-                max: config::duration(&retry.max_backoff)?,
+                initial: duration("retry.initial_backoff", &retry.initial_backoff)?,
+                max: duration("retry.max_backoff", &retry.max_backoff)?,
                 max_attempts: retry.max_attempts,
             },
-            dedupe_ttl: config::duration(&dedupe.ttl)?,
+            dedupe_ttl: duration("dedupe.ttl", &dedupe.ttl)?,
             dedupe_max_entries: dedupe.max_entries,
             sequenced_dead_letters: w.sequenced_dead_letters,
             dead_letter_topic: t.defaults.dead_letter_topic.clone(),
@@ -354,12 +369,12 @@ impl Pipeline {
         metrics: Arc<Metrics>,
         xref: Xref,
         changelog_partitions: i32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SetupError> {
         let settings = Settings::resolve(t, w)?;
-        let transform = crate::transforms::build(&w.name, &w.transform, &w.adapter).map_err(|e| e.to_string())?;
+        let transform = crate::transforms::build(&w.name, &w.transform, &w.adapter)?;
         let mut outputs = HashMap::new();
         for o in &w.outputs {
-            let schema = catalog.latest(&o.schema).map_err(|e| e.to_string())?.clone();
+            let schema = catalog.latest(&o.schema)?.clone();
             outputs.insert(
                 o.name.clone(),
                 Output {

@@ -95,8 +95,12 @@ pub enum WorkerError {
         #[source]
         source: KafkaError,
     },
-    #[error("worker `{worker}`: {message}")]
-    Setup { worker: String, message: String },
+    #[error("worker `{worker}`: {source}")]
+    Setup {
+        worker: String,
+        #[source]
+        source: pipeline::SetupError,
+    },
     #[error("worker `{worker}`: gave up after {attempts} attempts on a transient failure ({code}): {message}")]
     RetriesExhausted {
         worker: String,
@@ -165,18 +169,18 @@ impl Worker {
             .unwrap_or(1);
         let ttl = pipeline::Settings::resolve(t, w)
             .map(|s| s.dedupe_ttl)
-            .map_err(|message| WorkerError::Setup {
+            .map_err(|source| WorkerError::Setup {
                 worker: w.name.clone(),
-                message,
+                source,
             })?;
         state::ensure_changelogs(&t.kafka, &w.name, &pipeline::stores(ttl), widest)
             .await
             .map_err(kafka_err)?;
         let arrivals = xref.arrivals.subscribe();
-        let p = Pipeline::new(t, w, catalog, codec, metrics.clone(), xref, widest).map_err(|message| {
+        let p = Pipeline::new(t, w, catalog, codec, metrics.clone(), xref, widest).map_err(|source| {
             WorkerError::Setup {
                 worker: w.name.clone(),
-                message,
+                source,
             }
         })?;
         let assignment = Assignment::default();
