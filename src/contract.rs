@@ -22,6 +22,9 @@
 //! [[expect.dead_letter]]
 //! code = "UNKNOWN_EVENT_TYPE"
 //! ```
+//!
+//! Why one file of ~430 lines: a case's reading, running and checking is one story a case author
+//! follows from top to bottom; most of the length is the expectation checks and their messages.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,7 +188,8 @@ pub async fn run_case(t: &Topology, catalog: &Catalog, case: &Case, case_dir: &P
     }
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
     let codec = Arc::new(Codec::offline());
-    let mut pipeline = Pipeline::new(t, w, catalog, codec.clone(), metrics, Xref::fixed(table), 1).map_err(|e| e.to_string())?;
+    let mut pipeline =
+        Pipeline::new(t, w, catalog, codec.clone(), metrics, Xref::fixed(table), 1).map_err(|e| e.to_string())?;
     let mut outbox = Outbox::memory();
     let mut pending = Pending::default();
     let now = chrono::Utc::now().timestamp_millis();

@@ -122,3 +122,25 @@ fn the_layer_list_matches_lib_rs() {
         }
     }
 }
+
+/// A source file over 400 lines says in its module doc why it is that long (#18).
+#[test]
+fn large_files_say_why_they_are_large() {
+    let src = common::repo_path("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut silent = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines = text.lines().count();
+        let doc: String = text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if lines > 400 && !(doc.contains("lines") && (doc.contains("Why") || doc.contains("because"))) {
+            silent.push(format!("{} ({lines} lines)", file.strip_prefix(&src).unwrap().display()));
+        }
+    }
+    assert!(silent.is_empty(), "over 400 lines without saying why: {silent:?}");
+}

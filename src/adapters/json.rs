@@ -2,6 +2,9 @@
 //!
 //! Owns: payload decoding (size, UTF-8, JSON) and typed field access by dotted path. Must not:
 //! know any vendor's field names.
+//!
+//! Why one file of ~400 lines: every typed accessor (text, decimal, date, instant, nested paths)
+//! shares the same error wording and the in-place object reader; split, they would drift apart.
 
 use std::borrow::Cow;
 

@@ -10,6 +10,9 @@
 //! survives restarts and `syncline orders` can read it), and sets the
 //! `syncline_orders_in_state` / `syncline_orders_stuck` gauges. Updates are idempotent per event
 //! id, so reading an output twice changes nothing. Must not: sit on the workers' hot path.
+//!
+//! Why one file of ~550 lines: the timeline model, the service-level judgment and the follower
+//! loop change together; a third of the file is tests.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

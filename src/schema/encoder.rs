@@ -10,6 +10,9 @@
 //! Why it exists: apache-avro's schema-guided serializer looks every field up by name in a
 //! `BTreeMap` and re-walks unions per value; that was the larger half of encoding's cost, about
 //! a microsecond per `OrderStatus`, on the path every record takes.
+//!
+//! Why one file of ~490 lines: the plan compiler and the writer must agree on every Avro type;
+//! half the file is the test that compares their bytes with apache-avro's.
 
 use std::collections::HashMap;
 

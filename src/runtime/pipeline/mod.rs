@@ -7,30 +7,45 @@
 //! a record — transform and encoding — done ahead while the previous batch commits) and
 //! [`Pending`] (what a batch changed, applied only after it committed). Must not: consume,
 //! commit or abort (the worker does), or touch the network except the registry through the codec.
+//!
+//! Roles, one file each: this file decides a record in its transaction (`process`,
+//! `map_and_send`) and writes the batch's state (`flush_state`); `prepare` is the stateless
+//! work done ahead (transform, routing, encoding); `failures` is where a record goes instead
+//! (dead letter, park, hold, release); `delta` is what a batch changed, applied after it
+//! committed.
+//!
+//! Why this file is ~550 lines: `map_and_send` is the one sequence (dedupe, hold, ledger, route,
+//! send) whose order is the exactly-once and no-regression argument; it stays in one place to be
+//! read in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::adapters::RawRecord;
 use crate::config::{self, Topology, WorkerConfig};
-use crate::failure::{ErrorClass, Failure};
-use crate::schema::canonical::CanonicalRecord;
-use crate::schema::{Codec, SchemaVersion};
+use crate::failure::ErrorClass;
+use crate::schema::Codec;
 use crate::telemetry::Metrics;
-use crate::transforms::{Context, Emitted, Transform, Transformed};
 
-use super::dedupe::{self, DedupeStore, Fingerprint, FingerprintMap};
-use super::dlq::{self, HeldEntry, HeldKeys, header};
-use super::parking::{ParkedEntry, ParkedStore};
+use super::dedupe::{self, DedupeStore};
+use super::dlq::{HeldKeys, header};
+use super::parking::ParkedStore;
 use super::retry::Backoff;
 use super::status::{self, StatusStore};
 use super::xref_feed::Xref;
-use crate::kafka::txn::{self, Out, Outbox};
+use crate::kafka::txn::{Out, Outbox};
+
+mod delta;
+mod failures;
+mod prepare;
+
+pub(crate) use delta::Pending;
+pub(crate) use prepare::{Encoded, Output, Prepared, Preparer};
 
 /// Adds one to a per-topic counter without allocating the topic name again.
 fn count(counters: &mut HashMap<String, u64>, topic: &str) {
@@ -167,108 +182,8 @@ impl Settings {
     }
 }
 
-/// Where one named output goes and with which schema.
-pub(crate) struct Output {
-    topic: Option<String>,
-    route_by: Option<String>,
-    routes: BTreeMap<String, String>,
-    schema: SchemaVersion,
-}
-
-impl Output {
-    fn topic_for(&self, record: &CanonicalRecord) -> Result<&str, Failure> {
-        let Some(field) = &self.route_by else {
-            return self
-                .topic
-                .as_deref()
-                .ok_or_else(|| Failure::business("UNKNOWN_ROUTE", "output has no topic"));
-        };
-        let value = record.route_value(field).unwrap_or_default();
-        self.routes
-            .get(value)
-            .map(String::as_str)
-            .or(self.topic.as_deref())
-            .ok_or_else(|| {
-                let code = match field.as_str() {
-                    "legal_entity" => "UNKNOWN_LEGAL_ENTITY",
-                    "sales_org" => "UNKNOWN_SALES_ORG",
-                    _ => "UNKNOWN_ROUTE",
-                };
-                Failure::business(
-                    code,
-                    format!(
-                        "no route for {field} `{value}`; routed values: {}",
-                        self.routes.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })
-    }
-}
-
 /// (topic, partition, offset) of a source record.
 pub(crate) type Coordinates = (String, i32, i64);
-
-/// One record's CPU-heavy work — transform and Avro encoding — done ahead of its transaction,
-/// while the previous batch commits. It reads no state and decides nothing: deduplication,
-/// holding, parking, status order and sending still happen in the record's own transaction.
-pub(crate) struct Prepared {
-    /// The record's headers, read once for both steps.
-    headers: Vec<(String, Vec<u8>)>,
-    applied: Result<Transformed, Failure>,
-    /// The idempotency fingerprint of `applied`.
-    fingerprint: Option<Fingerprint>,
-    /// Per output of `applied`: routed and encoded ahead of time, or why not. Only a registry
-    /// that could not be reached is tried again in the transaction.
-    encoded: Vec<Option<Encoded>>,
-    /// Per output of `applied`: its status-ledger key and position (see `status::gate`).
-    gates: Vec<Option<(Fingerprint, crate::schema::lifecycle::Current)>>,
-}
-
-/// One output routed to its topic and encoded, or why not.
-pub(crate) enum Encoded {
-    Ready { topic: String, bytes: Vec<u8> },
-    /// The record cannot be written as it is (no such output, no route, schema violation): it
-    /// becomes a dead letter.
-    Failed(Failure),
-    /// The registry could not be reached: the batch is retried.
-    Unavailable(String),
-}
-
-/// What a batch changed, applied to the stores and metrics only once it committed.
-#[derive(Default)]
-pub(crate) struct Pending {
-    pub(crate) fingerprints: FingerprintMap<(i32, i64)>,
-    /// Held-key changes (None = released), applied in order after the commit.
-    pub(crate) held: HashMap<Vec<u8>, Option<(i32, HeldEntry)>>,
-    pub(crate) released: u64,
-    pub(crate) consumed: HashMap<String, u64>,
-    pub(crate) produced: HashMap<String, u64>,
-    pub(crate) failed: HashMap<(String, &'static str, &'static str), u64>,
-    pub(crate) dead_letters: HashMap<&'static str, u64>,
-    pub(crate) duplicates: u64,
-    pub(crate) held_count: u64,
-    pub(crate) statuses: FingerprintMap<(i32, crate::schema::lifecycle::Current)>,
-    /// The ledger snapshot entries the transaction carries.
-    pub(crate) snapshot: Option<status::SnapshotChunk>,
-    pub(crate) stale: u64,
-    pub(crate) parked: u64,
-    /// Parked-store changes in order (None = re-driven, removed).
-    pub(crate) parked_changes: Vec<(Coordinates, Option<(i32, ParkedEntry)>)>,
-    /// Keys parked in this batch, and on which reference.
-    pub(crate) parked_keys: HashMap<Vec<u8>, String>,
-    pub(crate) redriven: u64,
-}
-
-impl Pending {
-    /// For a batch of `records`: the maps every record adds to start at their final size.
-    pub(crate) fn for_batch(records: usize) -> Self {
-        Self {
-            fingerprints: FingerprintMap::with_capacity_and_hasher(records, Default::default()),
-            statuses: FingerprintMap::with_capacity_and_hasher(records, Default::default()),
-            ..Self::default()
-        }
-    }
-}
 
 /// A worker's transform, outputs and state: everything but the Kafka clients.
 pub struct Pipeline {
@@ -287,76 +202,6 @@ pub struct Pipeline {
     pub(crate) parked_changelog: String,
     pub(crate) status_changelog: String,
     pub(crate) metrics: Arc<Metrics>,
-}
-
-/// What preparing a record ahead needs, all of it shared: it runs on other tasks while the
-/// pipeline's state is in use.
-#[derive(Clone)]
-pub(crate) struct Preparer {
-    transform: Arc<dyn Transform>,
-    codec: Arc<Codec>,
-    outputs: Arc<HashMap<String, Output>>,
-    /// The master-data cross-reference (the worker also waits on its feed).
-    pub(crate) xref: Xref,
-}
-
-impl Preparer {
-    /// Transforms and encodes `m` without touching state (see [`Prepared`]).
-    pub(crate) async fn prepare(&self, m: &OwnedMessage, now: i64) -> Prepared {
-        let headers = headers_of(m);
-        let raw = raw_record(m, &headers);
-        let applied = self.apply_transform(&raw, now);
-        let mut encoded = Vec::new();
-        let mut gates = Vec::new();
-        if let Ok(t) = &applied {
-            for e in &t.outputs {
-                gates.push(status::gate(&e.record));
-                encoded.push(Some(self.route_and_encode(e).await));
-            }
-        }
-        let fingerprint = applied.as_ref().ok().map(|t| dedupe::fingerprint(&t.idempotency_key));
-        Prepared {
-            headers,
-            applied,
-            fingerprint,
-            encoded,
-            gates,
-        }
-    }
-
-    /// The one place an output is routed and encoded, ahead of the transaction or in it.
-    pub(crate) async fn route_and_encode(&self, e: &Emitted) -> Encoded {
-        let Some(out) = self.outputs.get(e.output) else {
-            return Encoded::Failed(Failure::business(
-                "NO_OUTPUT",
-                format!("worker has no [[worker.output]] named `{}`", e.output),
-            ));
-        };
-        let topic = match out.topic_for(&e.record) {
-            Ok(t) => t,
-            Err(f) => return Encoded::Failed(f),
-        };
-        match self.codec.encode_record(topic, &out.schema, &e.record).await {
-            Ok(bytes) => Encoded::Ready {
-                topic: topic.to_string(),
-                bytes,
-            },
-            Err(err) if err.is_transient() => Encoded::Unavailable(err.to_string()),
-            Err(err) => Encoded::Failed(Failure::poison("SCHEMA_VIOLATION", err.to_string())),
-        }
-    }
-
-    pub(crate) fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
-        // Held only while the (synchronous) transform runs, never across an await.
-        let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.transform.apply(
-            raw,
-            &Context {
-                now_ms: now,
-                xref: &*table,
-            },
-        )
-    }
 }
 
 impl Pipeline {
@@ -624,135 +469,6 @@ impl Pipeline {
             .await?;
             pending.snapshot = Some(chunk);
         }
-        Ok(())
-    }
-    /// Dead letter, park, or retry, by the failure's class.
-    pub(crate) async fn fail(
-        &mut self,
-        raw: &RawRecord<'_>,
-        f: Failure,
-        transformed: Option<&Transformed>,
-        now: i64,
-        outbox: &mut Outbox<'_>,
-        pending: &mut Pending,
-    ) -> Result<(), BatchError> {
-        *pending
-            .failed
-            .entry((raw.topic.to_string(), f.class.as_str(), f.code))
-            .or_default() += 1;
-        match f.class {
-            ErrorClass::Transient => Err(BatchError::Retry {
-                code: f.code.to_string(),
-                message: f.message,
-            }),
-            ErrorClass::MissingMasterData => {
-                let reference = f.missing_ref.clone().unwrap_or_default();
-                pending.parked += 1;
-                self.park(raw, &reference, "missing-master-data", outbox, pending).await
-            }
-            ErrorClass::Business | ErrorClass::Poison => {
-                let correlation = transformed.map(|t| t.correlation_id.as_str());
-                let mut h = dlq::dead_letter_headers(raw, &self.settings.name, &f, 1, now, correlation);
-                if let Some(t) = transformed {
-                    h.push((
-                        header::IDEMPOTENCY_KEY.to_string(),
-                        t.idempotency_key.as_bytes().to_vec(),
-                    ));
-                }
-                warn!(worker = %self.settings.name, code = f.code, class = %f.class, topic = raw.topic,
-                      partition = raw.partition, offset = raw.offset, "dead letter: {}", f.message);
-                send(
-                    outbox,
-                    &self.settings.dead_letter_topic,
-                    None,
-                    raw.key,
-                    raw.payload,
-                    &txn::borrowed(&h),
-                )
-                .await?;
-                *pending.dead_letters.entry(f.code).or_default() += 1;
-                if self.settings.sequenced_dead_letters
-                    && let Some(key) = raw.key
-                {
-                    let entry = HeldEntry {
-                        code: f.code.to_string(),
-                        topic: raw.topic.to_string(),
-                        partition: raw.partition,
-                        offset: raw.offset,
-                    };
-                    let cp = raw.partition % self.changelog_partitions;
-                    let value = super::state::json_value("held", &entry).map_err(BatchError::encoding)?;
-                    send(outbox, &self.held_topic, Some(cp), Some(key), Some(&value), &[]).await?;
-                    pending.held.insert(key.to_vec(), Some((cp, entry)));
-                }
-                Ok(())
-            }
-        }
-    }
-    /// The dead letter `key` waits behind, counting this batch's changes.
-    pub(crate) fn held_entry(&self, key: &[u8], pending: &Pending) -> Option<HeldEntry> {
-        match pending.held.get(key) {
-            Some(change) => change.as_ref().map(|(_, e)| e.clone()),
-            None => self.held.get(key).cloned(),
-        }
-    }
-    /// Lets `key` flow again: a tombstone in the held changelog; its held records are re-driven.
-    pub(crate) async fn release(
-        &mut self,
-        key: &[u8],
-        partition: i32,
-        outbox: &mut Outbox<'_>,
-        pending: &mut Pending,
-    ) -> Result<(), BatchError> {
-        let cp = partition % self.changelog_partitions;
-        send(outbox, &self.held_topic, Some(cp), Some(key), None, &[]).await?;
-        pending.held.insert(key.to_vec(), None);
-        pending.released += 1;
-        Ok(())
-    }
-    /// Parks `raw` under `reference`: a visible copy on the parked topic, and an entry in the
-    /// parked store (changelog in the same transaction) that re-drive works from.
-    pub(crate) async fn park(
-        &mut self,
-        raw: &RawRecord<'_>,
-        reference: &str,
-        reason: &str,
-        outbox: &mut Outbox<'_>,
-        pending: &mut Pending,
-    ) -> Result<(), BatchError> {
-        let h = dlq::parked_headers(raw, &self.settings.name, reason, reference);
-        send(
-            outbox,
-            &self.settings.parked_topic,
-            None,
-            raw.key,
-            raw.payload,
-            &txn::borrowed(&h),
-        )
-        .await?;
-        let entry = ParkedEntry {
-            reference: reference.to_string(),
-            key: raw.key.map(<[u8]>::to_vec),
-            topic: raw.topic.to_string(),
-            partition: raw.partition,
-            offset: raw.offset,
-        };
-        let cp = raw.partition % self.changelog_partitions;
-        let value = super::state::json_value("parked", &entry).map_err(BatchError::encoding)?;
-        send(
-            outbox,
-            &self.parked_changelog,
-            Some(cp),
-            Some(&entry.changelog_key()),
-            Some(&value),
-            &[],
-        )
-        .await?;
-        if let Some(k) = raw.key {
-            pending.parked_keys.insert(k.to_vec(), reference.to_string());
-        }
-        pending.parked_changes.push((entry.coordinates(), Some((cp, entry))));
-        debug!(worker = %self.settings.name, reference, reason, "parked");
         Ok(())
     }
     pub(crate) fn apply(&mut self, pending: Pending) {
