@@ -139,7 +139,10 @@ fn large_files_say_why_they_are_large() {
             .collect::<Vec<_>>()
             .join(" ");
         if lines > 400 && !(doc.contains("lines") && (doc.contains("Why") || doc.contains("because"))) {
-            silent.push(format!("{} ({lines} lines)", file.strip_prefix(&src).unwrap().display()));
+            silent.push(format!(
+                "{} ({lines} lines)",
+                file.strip_prefix(&src).unwrap().display()
+            ));
         }
     }
     assert!(silent.is_empty(), "over 400 lines without saying why: {silent:?}");

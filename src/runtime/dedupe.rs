@@ -192,6 +192,20 @@ impl DedupeStore {
     }
 }
 
+impl super::state::Store for DedupeStore {
+    const NAME: &'static str = "dedupe";
+    const MIXES_PARTITIONS: bool = true;
+    fn restore(&mut self, r: &super::state::Restored, wanted: &std::collections::BTreeSet<i32>, now_ms: i64) {
+        self.restore_record(&r.key, r.value.as_deref(), now_ms, wanted);
+    }
+    fn drop_partition(&mut self, partition: i32) {
+        DedupeStore::drop_partition(self, partition);
+    }
+    fn len(&self) -> usize {
+        DedupeStore::len(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

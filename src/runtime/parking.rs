@@ -118,6 +118,20 @@ impl ParkedStore {
     }
 }
 
+impl super::state::Store for ParkedStore {
+    const NAME: &'static str = "parked";
+    const MIXES_PARTITIONS: bool = false;
+    fn restore(&mut self, r: &super::state::Restored, _wanted: &std::collections::BTreeSet<i32>, _now_ms: i64) {
+        self.apply_changelog(&r.key, r.value.as_deref(), r.partition);
+    }
+    fn drop_partition(&mut self, partition: i32) {
+        ParkedStore::drop_partition(self, partition);
+    }
+    fn len(&self) -> usize {
+        ParkedStore::len(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,52 @@ pub fn split_batch(value: &[u8]) -> (&[u8], &[u8]) {
 }
 
 /// One changelog record read back.
+/// A worker's state store with a changelog topic: what restoring it on assignment and
+/// dropping it on revocation need, so that both are one loop over the stores.
+pub trait Store {
+    /// The store's name: its changelog is `syncline.state.<worker>.<NAME>`.
+    const NAME: &'static str;
+    /// Whether its changelog records mix input partitions (batch records), so a restore reads
+    /// every changelog partition and keeps the wanted entries; keyed stores read only the
+    /// changelog partitions of the assigned input partitions.
+    const MIXES_PARTITIONS: bool;
+    /// Applies one restored record for the input partitions in `wanted`.
+    fn restore(&mut self, record: &Restored, wanted: &std::collections::BTreeSet<i32>, now_ms: i64);
+    /// Forgets the entries of a changelog partition no assigned input maps to any more.
+    fn drop_partition(&mut self, partition: i32);
+    /// Entries held.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Applies every restored record of a changelog to `store`.
+pub fn restore_into<S: Store>(
+    store: &mut S,
+    records: &[Restored],
+    wanted: &std::collections::BTreeSet<i32>,
+    now_ms: i64,
+) {
+    for r in records {
+        store.restore(r, wanted, now_ms);
+    }
+}
+
+/// Reads what a restore of `S` for the changelog partitions `wanted` needs (every partition
+/// when the store mixes them).
+pub async fn read_changelog<S: Store>(
+    cfg: &KafkaConfig,
+    worker: &str,
+    wanted: &[i32],
+    changelog_partitions: i32,
+    timeout: Duration,
+) -> Result<Vec<Restored>, KafkaError> {
+    let all: Vec<i32> = (0..changelog_partitions).collect();
+    let partitions = if S::MIXES_PARTITIONS { &all[..] } else { wanted };
+    restore(cfg, &changelog_topic(worker, S::NAME), partitions, timeout).await
+}
+
 pub struct Restored {
     pub partition: i32,
     pub key: Vec<u8>,

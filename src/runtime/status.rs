@@ -182,6 +182,22 @@ impl StatusStore {
     }
 }
 
+/// Restored from both changelogs: its own snapshots, and the ledger part of the transactions'
+/// state records in the idempotency changelog (other records are ignored).
+impl super::state::Store for StatusStore {
+    const NAME: &'static str = "status";
+    const MIXES_PARTITIONS: bool = true;
+    fn restore(&mut self, r: &super::state::Restored, wanted: &std::collections::BTreeSet<i32>, _now_ms: i64) {
+        self.restore_record(&r.key, r.value.as_deref(), wanted);
+    }
+    fn drop_partition(&mut self, partition: i32) {
+        StatusStore::drop_partition(self, partition);
+    }
+    fn len(&self) -> usize {
+        self.lifecycles.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,7 @@ use super::dedupe::{self, DedupeStore};
 use super::dlq::{HeldKeys, header};
 use super::parking::ParkedStore;
 use super::retry::Backoff;
+use super::state::Store;
 use super::status::{self, StatusStore};
 use super::xref_feed::Xref;
 use crate::kafka::txn::{Out, Outbox};
@@ -81,7 +82,7 @@ fn raw_record<'a>(m: &'a OwnedMessage, headers: &'a [(String, Vec<u8>)]) -> RawR
 }
 
 /// The state stores every worker keeps, each with its changelog topic.
-pub const STORES: [&str; 4] = ["dedupe", "held", "parked", "status"];
+pub const STORES: [&str; 4] = [DedupeStore::NAME, HeldKeys::NAME, ParkedStore::NAME, StatusStore::NAME];
 
 /// How long a status-ledger entry is kept: a status event later than this after the order's last
 /// one is not checked for staleness any more.
@@ -471,6 +472,14 @@ impl Pipeline {
         }
         Ok(())
     }
+    /// Forgets every store's entries of changelog partition `cp` (revoked).
+    pub(crate) fn drop_partition(&mut self, cp: i32) {
+        self.dedupe.drop_partition(cp);
+        self.held.drop_partition(cp);
+        self.parked.drop_partition(cp);
+        self.statuses.drop_partition(cp);
+    }
+
     pub(crate) fn apply(&mut self, pending: Pending) {
         for (fp, (cp, expires_at)) in pending.fingerprints {
             self.dedupe.insert(fp, cp, expires_at);

@@ -15,8 +15,12 @@ use rdkafka::message::{Message, OwnedMessage};
 use tracing::{debug, info, warn};
 
 use super::{KAFKA_TIMEOUT, Worker};
+use crate::runtime::dedupe::DedupeStore;
+use crate::runtime::dlq::HeldKeys;
+use crate::runtime::parking::ParkedStore;
 use crate::runtime::pipeline::{BatchError, classify};
-use crate::runtime::state;
+use crate::runtime::state::{self, restore_into};
+use crate::runtime::status::StatusStore;
 use crate::telemetry::Metrics;
 
 /// Partition assignment as the rebalance callbacks report it.
@@ -141,10 +145,7 @@ impl Worker {
         for (_, p) in revoked {
             let cp = p % self.p.changelog_partitions;
             if !still.contains(&cp) && self.restored.remove(&cp) {
-                self.p.dedupe.drop_partition(cp);
-                self.p.held.drop_partition(cp);
-                self.p.parked.drop_partition(cp);
-                self.p.statuses.drop_partition(cp);
+                self.p.drop_partition(cp);
                 debug!(worker = %self.p.settings.name, partition = cp, "state dropped");
             }
         }
@@ -168,33 +169,22 @@ impl Worker {
         }
         let parts: Vec<i32> = needed.iter().copied().collect();
         let now = chrono::Utc::now().timestamp_millis();
-        // Dedupe and ledger records hold a whole batch, of any partitions: read them all and keep
-        // the entries of the partitions needed here.
-        let all: Vec<i32> = (0..cps).collect();
+        let (kafka, worker) = (&self.kafka, self.p.settings.name.as_str());
         let (dedupe, held, parked, statuses) = tokio::try_join!(
-            state::restore(&self.kafka, &self.p.dedupe_topic, &all, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.held_topic, &parts, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.parked_changelog, &parts, KAFKA_TIMEOUT),
-            state::restore(&self.kafka, &self.p.status_changelog, &all, KAFKA_TIMEOUT),
+            state::read_changelog::<DedupeStore>(kafka, worker, &parts, cps, KAFKA_TIMEOUT),
+            state::read_changelog::<HeldKeys>(kafka, worker, &parts, cps, KAFKA_TIMEOUT),
+            state::read_changelog::<ParkedStore>(kafka, worker, &parts, cps, KAFKA_TIMEOUT),
+            state::read_changelog::<StatusStore>(kafka, worker, &parts, cps, KAFKA_TIMEOUT),
         )
         .map_err(classify)?;
-        // The idempotency changelog's state records carry the ledger's latest changes too.
-        for r in &dedupe {
-            self.p.dedupe.restore_record(&r.key, r.value.as_deref(), now, &needed);
-            if r.key.starts_with(state::STATE_BATCH_KEY.as_bytes()) {
-                self.p.statuses.restore_record(&r.key, r.value.as_deref(), &needed);
-            }
-        }
-        for r in &held {
-            self.p.held.apply_changelog(&r.key, r.value.as_deref(), r.partition);
-        }
-        for r in &parked {
-            self.p.parked.apply_changelog(&r.key, r.value.as_deref(), r.partition);
-        }
+        restore_into(&mut self.p.dedupe, &dedupe, &needed, now);
+        restore_into(&mut self.p.held, &held, &needed, now);
+        restore_into(&mut self.p.parked, &parked, &needed, now);
+        // The ledger's latest changes travel in the transactions' state records (idempotency
+        // changelog), its older ones in its own snapshots.
+        restore_into(&mut self.p.statuses, &dedupe, &needed, now);
+        restore_into(&mut self.p.statuses, &statuses, &needed, now);
         self.p.recheck_parked = !self.p.parked.is_empty();
-        for r in &statuses {
-            self.p.statuses.restore_record(&r.key, r.value.as_deref(), &needed);
-        }
         info!(worker = %self.p.settings.name, partitions = ?parts, dedupe = dedupe.len(), held = held.len(), "state restored");
         self.restored.extend(needed);
         Ok(())
