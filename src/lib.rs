@@ -8,7 +8,8 @@
 //! `tests/layering.rs` checks on every build:
 //!
 //! 0. `duration`, `failure`, `allocator`, `faults`, `telemetry`: ground, nothing of syncline
-//! 1. `schema`: the canonical model (records, lifecycles), Avro, the registry
+//! 1. `schema`, `api`: the canonical model (records, lifecycles), Avro, the registry; vendor API
+//!    connections
 //! 2. `xref`: the master-data cross-reference table
 //! 3. `adapters`: vendor payload shapes
 //! 4. `transforms`: source events to canonical records
@@ -23,6 +24,7 @@
 
 pub mod adapters;
 pub mod allocator;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

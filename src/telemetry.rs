@@ -29,6 +29,10 @@ pub struct Metrics {
     pub registry_requests: IntCounterVec,
     pub worker_up: IntGaugeVec,
     pub worker_restarts: IntCounterVec,
+    pub api_requests: IntCounterVec,
+    pub api_seconds: HistogramVec,
+    pub api_cache_hits: IntCounterVec,
+    pub api_budget_remaining: IntGaugeVec,
     pub orders_in_state: IntGaugeVec,
     pub orders_stuck: IntGaugeVec,
 }
@@ -151,6 +155,33 @@ impl Metrics {
             "Worker instances rebuilt by the supervisor, by worker and reason (kafka, setup, panic).",
             &["worker", "reason"],
         )?;
+        let api_requests = counter(
+            "syncline_api_requests_total",
+            "Vendor API calls by connection and outcome (ok, not_found, throttled, unavailable, unauthorized, refused, circuit_open).",
+            &["api", "outcome"],
+        )?;
+        let api_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "syncline_api_request_seconds",
+                "Vendor API call latency, by connection.",
+            )
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["api"],
+        )?;
+        registry.register(Box::new(api_seconds.clone()))?;
+        let api_cache_hits = counter(
+            "syncline_api_cache_hits_total",
+            "Vendor API answers served from the connection's cache.",
+            &["api"],
+        )?;
+        let api_budget_remaining = IntGaugeVec::new(
+            Opts::new(
+                "syncline_api_budget_remaining",
+                "API calls left in the org's allocation, as Salesforce reports it (Sforce-Limit-Info).",
+            ),
+            &["api"],
+        )?;
+        registry.register(Box::new(api_budget_remaining.clone()))?;
         let orders_in_state = IntGaugeVec::new(
             Opts::new(
                 "syncline_orders_in_state",
@@ -190,6 +221,10 @@ impl Metrics {
             registry_requests,
             worker_up,
             worker_restarts,
+            api_requests,
+            api_seconds,
+            api_cache_hits,
+            api_budget_remaining,
         })
     }
 }

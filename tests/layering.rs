@@ -7,7 +7,7 @@ mod common;
 /// Top-level modules by layer, lowest first (the same list as `src/lib.rs`'s doc).
 const LAYERS: &[&[&str]] = &[
     &["duration", "failure", "allocator", "faults", "telemetry"],
-    &["schema"],
+    &["schema", "api"],
     &["xref"],
     &["adapters"],
     &["transforms"],

@@ -93,3 +93,52 @@ fn secrets_come_from_the_environment_and_never_show() {
     assert!(ok, "{text}");
     assert!(!text.contains("hunter2-secret"));
 }
+
+#[test]
+fn api_connections_take_secrets_from_the_environment_only() {
+    let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    let with_api = |api: &str| format!("{shipped}\n{api}\n");
+    std::fs::write(
+        &path,
+        with_api(
+            r#"[api.s4]
+base_url = "my-s4.example.com/sap/opu/odata/sap"
+auth = { kind = "basic", username = "COMM_USER", password = "hunter2" }
+[api.d365]
+base_url = "https://contoso.operations.dynamics.com/data"
+auth = { kind = "oauth2_client_credentials", token_url = "https://login.microsoftonline.com/t/oauth2/v2.0/token", client_id = "app", client_secret = "${SYNCLINE_TEST_D365_SECRET}" }
+timeout = "soon"
+max_concurrent = 0"#,
+        ),
+    )
+    .unwrap();
+    let (ok, text) = validate(&path, &[("SYNCLINE_TEST_D365_SECRET", "from-env")]);
+    assert!(!ok, "{text}");
+    for expected in [
+        "api.s4.auth.password: a secret must come from the environment",
+        "api.s4.base_url: `my-s4.example.com/sap/opu/odata/sap` is not an http(s) URL",
+        "api.d365.timeout: `soon` is not a duration",
+        "api.d365.max_concurrent: must be at least 1",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(
+        !text.contains("hunter2") && !text.contains("from-env"),
+        "a secret in the output:\n{text}"
+    );
+    assert!(text.contains("4 problem(s)"), "{text}");
+
+    std::fs::write(
+        &path,
+        with_api(
+            r#"[api.s4]
+base_url = "https://my-s4.example.com/sap/opu/odata/sap"
+auth = { kind = "basic", username = "COMM_USER", password = "${SYNCLINE_TEST_S4_PASSWORD}" }"#,
+        ),
+    )
+    .unwrap();
+    let (ok, text) = validate(&path, &[("SYNCLINE_TEST_S4_PASSWORD", "from-env")]);
+    assert!(ok, "{text}");
+}

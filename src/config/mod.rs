@@ -81,21 +81,19 @@ pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Res
             message: e.to_string(),
         }]
     })?;
-    let mut problems: Vec<Problem> = env::expand_tree(&mut tree, env)
-        .into_iter()
-        .map(|(key, err)| Problem {
-            key,
-            message: match err {
-                env::EnvError::Missing(name) => {
-                    format!("environment variable `{name}` is not set; export it or write `${{{name}:-default}}`")
-                }
-                env::EnvError::Unterminated => "`${` without a closing `}`".to_string(),
-                env::EnvError::BadName(name) => {
-                    format!("`{name}` is not a variable name; use letters, digits and `_`")
-                }
-            },
-        })
-        .collect();
+    let mut problems = literal_api_secrets(&tree);
+    problems.extend(env::expand_tree(&mut tree, env).into_iter().map(|(key, err)| Problem {
+        key,
+        message: match err {
+            env::EnvError::Missing(name) => {
+                format!("environment variable `{name}` is not set; export it or write `${{{name}:-default}}`")
+            }
+            env::EnvError::Unterminated => "`${` without a closing `}`".to_string(),
+            env::EnvError::BadName(name) => {
+                format!("`{name}` is not a variable name; use letters, digits and `_`")
+            }
+        },
+    }));
     let topology: Topology = match serde::Deserialize::deserialize(tree) {
         Ok(t) => t,
         Err(e) => {
@@ -115,3 +113,28 @@ pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Res
 }
 
 pub use crate::duration::parse as duration;
+
+/// API secrets written into the file instead of taken from the environment (checked before
+/// `${VAR}` expansion, which would hide the difference).
+fn literal_api_secrets(tree: &toml::Value) -> Vec<Problem> {
+    let Some(apis) = tree.get("api").and_then(toml::Value::as_table) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, api) in apis {
+        let Some(auth) = api.get("auth").and_then(toml::Value::as_table) else {
+            continue;
+        };
+        for key in ["password", "client_secret"] {
+            if let Some(v) = auth.get(key).and_then(toml::Value::as_str)
+                && !v.contains("${")
+            {
+                out.push(Problem {
+                    key: format!("api.{name}.auth.{key}"),
+                    message: "a secret must come from the environment: write `${VAR}` and export VAR".into(),
+                });
+            }
+        }
+    }
+    out
+}

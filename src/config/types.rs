@@ -22,6 +22,9 @@ pub struct Topology {
     pub tracker: TrackerConfig,
     #[serde(default, rename = "worker")]
     pub workers: Vec<WorkerConfig>,
+    /// Vendor API connections by name (`[api.s4]`), for completing thin events.
+    #[serde(default)]
+    pub api: std::collections::BTreeMap<String, ApiConfig>,
 }
 
 impl Topology {
@@ -90,6 +93,7 @@ pub struct KafkaConfig {
     pub properties: BTreeMap<String, String>,
 }
 
+pub use crate::api::{ApiAuth, ApiConfig};
 pub use crate::schema::registry::RegistryConfig;
 
 /// Metrics and health HTTP endpoint.

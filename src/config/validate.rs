@@ -28,6 +28,7 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     v.retry("defaults.retry", &t.defaults.retry);
     v.dedupe("defaults.dedupe", &t.defaults.dedupe);
     v.workers(t, known_schemas);
+    v.apis(t);
     v.topic("tracker.changelog_topic", &t.tracker.changelog_topic);
     for (transition, limit) in &t.tracker.service_levels {
         let key = format!("tracker.service_levels.\"{transition}\"");
@@ -103,6 +104,34 @@ impl Validator {
             );
         }
         self.duration("registry.timeout", &t.registry.timeout);
+    }
+
+    fn apis(&mut self, t: &Topology) {
+        for (name, a) in &t.api {
+            let at = format!("api.{name}");
+            self.url(&format!("{at}.base_url"), &a.base_url);
+            if let super::ApiAuth::Oauth2ClientCredentials { token_url, .. } = &a.auth {
+                self.url(&format!("{at}.auth.token_url"), token_url);
+            }
+            self.duration(&format!("{at}.timeout"), &a.timeout);
+            self.duration(&format!("{at}.cache_ttl"), &a.cache_ttl);
+            self.duration(&format!("{at}.breaker_open"), &a.breaker_open);
+            if a.max_concurrent == 0 {
+                self.push(
+                    format!("{at}.max_concurrent"),
+                    "must be at least 1 (requests in flight at once)",
+                );
+            }
+        }
+    }
+
+    fn url(&mut self, key: &str, text: &str) {
+        if !(text.starts_with("https://") || text.starts_with("http://")) {
+            self.push(
+                key.to_string(),
+                format!("`{text}` is not an http(s) URL; write e.g. `https://my-s4.example.com/sap/opu/odata/sap`"),
+            );
+        }
     }
 
     fn duration(&mut self, key: &str, text: &str) {

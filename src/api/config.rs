@@ -1,0 +1,108 @@
+//! `[api.<name>]` of the topology: where a vendor API is, how to log in, and the connection's
+//! limits. Defined beside the client, so the client needs nothing from `config`; secrets are
+//! `${VAR}` references that `config` expands and checks, and `Debug` never shows them.
+
+use serde::Deserialize;
+
+/// One API connection.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// e.g. `https://my-s4.example.com/sap/opu/odata/sap`
+    pub base_url: String,
+    pub auth: ApiAuth,
+    #[serde(default = "default_timeout")]
+    pub timeout: String,
+    /// Requests in flight at once over this connection.
+    #[serde(default = "default_concurrent")]
+    pub max_concurrent: usize,
+    /// Requests started per second; 0 = unlimited.
+    #[serde(default)]
+    pub requests_per_second: u32,
+    /// How long an answer is reused; `0s` turns the cache off.
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl: String,
+    /// Answers kept; 0 turns the cache off.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: u64,
+    /// Consecutive failed calls (transient) that open the circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before it lets one through.
+    #[serde(default = "default_breaker_open")]
+    pub breaker_open: String,
+}
+
+/// How a connection authenticates.
+#[derive(Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ApiAuth {
+    /// HTTP basic (SAP communication users).
+    Basic { username: String, password: String },
+    /// OAuth 2.0 client credentials grant (SAP BTP, Microsoft Entra ID for Dynamics 365); the
+    /// token is reused until shortly before it expires and fetched again after a 401.
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+fn default_timeout() -> String {
+    "10s".into()
+}
+fn default_concurrent() -> usize {
+    8
+}
+fn default_cache_ttl() -> String {
+    "10m".into()
+}
+fn default_cache_size() -> u64 {
+    10_000
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open() -> String {
+    "30s".into()
+}
+
+impl std::fmt::Debug for ApiAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"***")
+                .finish(),
+            ApiAuth::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => f
+                .debug_struct("Oauth2ClientCredentials")
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("client_secret", &"***")
+                .field("scope", scope)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("base_url", &self.base_url)
+            .field("auth", &self.auth)
+            .field("timeout", &self.timeout)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_size", &self.cache_size)
+            .finish()
+    }
+}
