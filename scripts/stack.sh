@@ -216,6 +216,11 @@ transaction.max.timeout.ms=900000
 log.retention.hours=24
 log.segment.bytes=104857600
 EOF
+  # Extra broker properties for experiments (e.g. a clock test), appended last so they win.
+  if [[ -n "${SYNCLINE_KAFKA_EXTRA_CONFIG:-}" ]]; then
+    cat "$SYNCLINE_KAFKA_EXTRA_CONFIG" >>"$RUN/server.properties" \
+      || die "cannot read SYNCLINE_KAFKA_EXTRA_CONFIG=$SYNCLINE_KAFKA_EXTRA_CONFIG"
+  fi
   cat >"$RUN/log4j2.properties" <<EOF
 rootLogger.level=INFO
 rootLogger.appenderRef.file.ref=FILE
