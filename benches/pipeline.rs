@@ -122,11 +122,11 @@ fn topology(suffix: &str) -> Topology {
     t
 }
 
-async fn produce_all(p: &FutureProducer, topic: &str, n: u64) {
-    let now = chrono::Utc::now().timestamp_millis();
+/// Produces events `0..n` of `make` (key, value), keeping up to 10,000 deliveries in flight.
+async fn produce_all(p: &FutureProducer, topic: &str, n: u64, make: impl Fn(u64) -> (String, Vec<u8>)) {
     let mut inflight = Vec::with_capacity(10_000);
     for i in 0..n {
-        let (key, value) = event(i, now - 60_000 + (i as i64 % 60_000));
+        let (key, value) = make(i);
         loop {
             match p.send_result(FutureRecord::to(topic).key(&key).payload(&value)) {
                 Ok(f) => {
@@ -290,6 +290,72 @@ impl Round {
     }
 }
 
+/// One alternating round: the passthrough (a) drains `input`, then a fresh instance of the
+/// topology's one worker (b) does (after `previous`, the last round's worker, is stopped). The
+/// new worker is returned running, with its name.
+#[allow(clippy::too_many_arguments)]
+async fn measure_round(
+    t: &Topology,
+    label: &str,
+    input: &str,
+    pass_out: &str,
+    input_ends: &clients::Offsets,
+    n: u64,
+    round: u64,
+    previous: Option<syncline::app::Process>,
+) -> (Round, syncline::app::Process, String) {
+    eprintln!("{label} round {round}: (a) passthrough");
+    let group = format!("bench-pass-{input}-{round}");
+    let cpu0 = cpu_ticks();
+    let a_started = Instant::now();
+    let a_observer = observe_commits(t, &group, input_ends, Duration::from_secs(900));
+    passthrough(t, &group, input, pass_out, n).await;
+    let a = a_observer.await.unwrap().expect("the passthrough did not finish");
+    let (a_rate, a_startup) = (a.sustained(n), (a.first_commit - a_started).as_secs_f64());
+    eprintln!("    sustained {a_rate:.0}/s (first commit after {a_startup:.1}s)");
+    let cpu1 = cpu_ticks();
+    let a_cpu = cpu_per_record(cpu0, cpu1, n);
+    eprintln!(
+        "    CPU per record: {:.1} us in this process, {:.1} us in the broker",
+        a_cpu.0, a_cpu.1
+    );
+    eprintln!("{label} round {round}: (b) syncline worker");
+    if let Some(previous) = previous {
+        previous.stop();
+        let _ = previous.wait().await;
+    }
+    let mut tr = t.clone();
+    tr.workers[0].name = format!("{}-r{round}", t.workers[0].name);
+    let w = tr.workers[0].name.clone();
+    let b_started = Instant::now();
+    let b_observer = observe_commits(&tr, &format!("syncline.{w}"), input_ends, Duration::from_secs(900));
+    let r = start_worker(tr).await;
+    let b = b_observer.await.unwrap().expect("syncline did not finish");
+    let (b_rate, b_startup) = (b.sustained(n), (b.first_commit - b_started).as_secs_f64());
+    eprintln!("    sustained {b_rate:.0}/s (first commit after {b_startup:.1}s)");
+    let b_cpu = cpu_per_record(cpu1, cpu_ticks(), n);
+    eprintln!(
+        "    CPU per record: {:.1} us in this process, {:.1} us in the broker",
+        b_cpu.0, b_cpu.1
+    );
+    let proc_h = r.metrics.processing_seconds.with_label_values(&[&w]);
+    let batch_h = r.metrics.batch_seconds.with_label_values(&[&w]);
+    let per_record_us = proc_h.get_sample_sum() / proc_h.get_sample_count().max(1) as f64 * 1e6;
+    let batch_ms = batch_h.get_sample_sum() / batch_h.get_sample_count().max(1) as f64 * 1e3;
+    eprintln!("    {per_record_us:.1} us per record inside the transaction; {batch_ms:.1} ms per batch");
+    let round = Round {
+        a_rate,
+        a_startup,
+        b_rate,
+        b_startup,
+        per_record_us,
+        batch_ms,
+        a_cpu,
+        b_cpu,
+    };
+    (round, r, w)
+}
+
 /// syncline's workers, started the way `syncline run` starts them.
 async fn start_worker(t: Topology) -> syncline::app::Process {
     let catalog = Arc::new(Catalog::load(&repo("schemas")).unwrap());
@@ -396,70 +462,13 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
     let sample = syncline::samples::load(&repo("samples/salesforce/order_submitted.cometd.json"), SF_RUN).unwrap();
     let sample: serde_json::Value = serde_json::from_slice(&sample.value).unwrap();
     eprintln!("producing {n} Salesforce order events to {input}");
-    let mut inflight = Vec::with_capacity(10_000);
-    for i in 0..n {
-        let (key, value) = sf_event(&sample, i);
-        loop {
-            match producer.send_result(FutureRecord::to(&input).key(&key).payload(&value)) {
-                Ok(f) => {
-                    inflight.push(f);
-                    break;
-                }
-                Err(_) => {
-                    for f in inflight.drain(..) {
-                        let _ = f.await;
-                    }
-                }
-            }
-        }
-        if inflight.len() >= 10_000 {
-            for f in inflight.drain(..) {
-                let _ = f.await;
-            }
-        }
-    }
-    for f in inflight {
-        let _ = f.await;
-    }
+    produce_all(&producer, &input, n, |i| sf_event(&sample, i)).await;
     let input_ends = clients::end_offsets(&t.kafka, &[&input], Duration::from_secs(10))
         .await
         .unwrap();
     let mut rounds = Vec::new();
     for round in 1..=warmup + rounds_wanted {
-        eprintln!(
-            "salesforce round {round}{}: (a) passthrough",
-            if round <= warmup { " (warm-up)" } else { "" }
-        );
-        let group = format!("bench-pass-{input}-{round}");
-        let cpu0 = cpu_ticks();
-        let a_started = Instant::now();
-        let a_observer = observe_commits(&t, &group, &input_ends, Duration::from_secs(900));
-        passthrough(&t, &group, &input, &pass_out, n).await;
-        let a = a_observer.await.unwrap().expect("the passthrough did not finish");
-        let (a_rate, a_startup) = (a.sustained(n), (a.first_commit - a_started).as_secs_f64());
-        let cpu1 = cpu_ticks();
-        let a_cpu = cpu_per_record(cpu0, cpu1, n);
-        eprintln!(
-            "    sustained {a_rate:.0}/s; CPU per record {:.1} / {:.1} us",
-            a_cpu.0, a_cpu.1
-        );
-        eprintln!("salesforce round {round}: (b) order-submission worker");
-        let mut tr = t.clone();
-        tr.workers[0].name = format!("{}-r{round}", t.workers[0].name);
-        let w = tr.workers[0].name.clone();
-        let b_started = Instant::now();
-        let b_observer = observe_commits(&tr, &format!("syncline.{w}"), &input_ends, Duration::from_secs(900));
-        let r = start_worker(tr).await;
-        let b = b_observer
-            .await
-            .unwrap()
-            .expect("the order-submission worker did not finish");
-        let (b_rate, b_startup) = (b.sustained(n), (b.first_commit - b_started).as_secs_f64());
-        let b_cpu = cpu_per_record(cpu1, cpu_ticks(), n);
-        let proc_h = r.metrics.processing_seconds.with_label_values(&[&w]);
-        let batch_h = r.metrics.batch_seconds.with_label_values(&[&w]);
-        let per_record_us = proc_h.get_sample_sum() / proc_h.get_sample_count().max(1) as f64 * 1e6;
-        let batch_ms = batch_h.get_sample_sum() / batch_h.get_sample_count().max(1) as f64 * 1e3;
+        let (r_round, r, w) = measure_round(&t, "salesforce", &input, &pass_out, &input_ends, n, round, None).await;
         // Counters move right after the commit the observer saw: give them a moment.
         let counted = Instant::now();
         let produced_counter = r.metrics.produced.with_label_values(&[&w, &output]);
@@ -467,10 +476,7 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let produced = produced_counter.get();
-        eprintln!(
-            "    sustained {b_rate:.0}/s; CPU per record {:.1} / {:.1} us; {per_record_us:.1} us per record inside the transaction; {produced} sales orders",
-            b_cpu.0, b_cpu.1
-        );
+        eprintln!("    {produced} sales orders");
         assert_eq!(
             produced, n,
             "every order became a SalesOrder (none parked or dead-lettered)"
@@ -478,16 +484,7 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
         r.stop();
         let _ = r.wait().await;
         if round > warmup {
-            rounds.push(Round {
-                a_rate,
-                a_startup,
-                b_rate,
-                b_startup,
-                per_record_us,
-                batch_ms,
-                a_cpu,
-                b_cpu,
-            });
+            rounds.push(r_round);
         }
     }
     SalesforceRounds { n, rounds }
@@ -599,7 +596,8 @@ async fn run() {
         .expect("the local stack must run (make bench starts it)");
     let producer = clients::plain_producer(&t.kafka).unwrap();
     eprintln!("producing {n} events to {input}");
-    produce_all(&producer, &input, n).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    produce_all(&producer, &input, n, |i| event(i, now - 60_000 + (i as i64 % 60_000))).await;
 
     let input_ends = clients::end_offsets(&t.kafka, &[&input], Duration::from_secs(10))
         .await
@@ -614,60 +612,11 @@ async fn run() {
         if round <= warmup {
             eprintln!("warm-up round {round} (not counted)");
         }
-        eprintln!("round {round}: (a) passthrough");
-        let group = format!("bench-pass-{input}-{round}");
-        let cpu0 = cpu_ticks();
-        let a_started = Instant::now();
-        let a_observer = observe_commits(&t, &group, &input_ends, Duration::from_secs(900));
-        passthrough(&t, &group, &input, &pass_out, n).await;
-        let a = a_observer.await.unwrap().expect("the passthrough did not finish");
-        let (a_rate, a_startup) = (a.sustained(n), (a.first_commit - a_started).as_secs_f64());
-        eprintln!("    sustained {a_rate:.0}/s (first commit after {a_startup:.1}s)");
-        let cpu1 = cpu_ticks();
-        let a_cpu = cpu_per_record(cpu0, cpu1, n);
-        eprintln!(
-            "    CPU per record: {:.1} us in this process, {:.1} us in the broker",
-            a_cpu.0, a_cpu.1
-        );
-
-        eprintln!("round {round}: (b) syncline worker");
-        if let Some(previous) = running.take() {
-            previous.stop();
-            let _ = previous.wait().await;
-        }
-        let mut tr = t.clone();
-        tr.workers[0].name = format!("{}-r{round}", t.workers[0].name);
-        let w = tr.workers[0].name.clone();
-        let b_started = Instant::now();
-        let b_observer = observe_commits(&tr, &format!("syncline.{w}"), &input_ends, Duration::from_secs(900));
-        let r = start_worker(tr).await;
-        let b = b_observer.await.unwrap().expect("syncline did not finish");
-        let (b_rate, b_startup) = (b.sustained(n), (b.first_commit - b_started).as_secs_f64());
-        eprintln!("    sustained {b_rate:.0}/s (first commit after {b_startup:.1}s)");
-        let b_cpu = cpu_per_record(cpu1, cpu_ticks(), n);
-        eprintln!(
-            "    CPU per record: {:.1} us in this process, {:.1} us in the broker",
-            b_cpu.0, b_cpu.1
-        );
-        let proc_h = r.metrics.processing_seconds.with_label_values(&[&w]);
-        let batch_h = r.metrics.batch_seconds.with_label_values(&[&w]);
-        let per_record_us = proc_h.get_sample_sum() / proc_h.get_sample_count().max(1) as f64 * 1e6;
-        let batch_ms = batch_h.get_sample_sum() / batch_h.get_sample_count().max(1) as f64 * 1e3;
-        eprintln!("    {per_record_us:.1} us per record inside the transaction; {batch_ms:.1} ms per batch");
+        let (r_round, r, _) = measure_round(&t, "erp", &input, &pass_out, &input_ends, n, round, running.take()).await;
         running = Some(r);
-        if round <= warmup {
-            continue;
+        if round > warmup {
+            rounds.push(r_round);
         }
-        rounds.push(Round {
-            a_rate,
-            a_startup,
-            b_rate,
-            b_startup,
-            per_record_us,
-            batch_ms,
-            a_cpu,
-            b_cpu,
-        });
     }
     let Some(running) = running else {
         panic!("BENCH_ROUNDS must be at least 1");
