@@ -98,7 +98,9 @@ fn event(n: u64, at_ms: i64) -> (String, Vec<u8>) {
     (order, value.to_string().into_bytes())
 }
 
-fn topology(suffix: &str) -> Topology {
+/// The shipped topology with only `worker`, renamed, on private topics under `bench.<prefix>`
+/// (its input `<prefix>.in`), the tracker off, and the benchmark's batch size.
+fn bench_topology(worker: &str, prefix: &str) -> Topology {
     let text = std::fs::read_to_string(repo("topology.toml")).unwrap();
     let mut t: Topology = syncline::config::parse(
         &text,
@@ -106,20 +108,50 @@ fn topology(suffix: &str) -> Topology {
         &Catalog::record_names(&repo("schemas")),
     )
     .unwrap();
-    t.workers.retain(|w| w.name == "erp-order-status");
+    t.workers.retain(|w| w.name == worker);
     let w = &mut t.workers[0];
-    w.name = format!("bench-{suffix}");
-    w.inputs = vec![format!("bench.{suffix}.in")];
-    w.outputs[0].topic = Some(format!("bench.{suffix}.status"));
-    t.defaults.dead_letter_topic = format!("bench.{suffix}.dlq");
-    t.defaults.parked_topic = format!("bench.{suffix}.parked");
-    t.defaults.xref_topic = format!("bench.{suffix}.xref");
+    w.name = format!("bench-{}", prefix.replace('.', "-"));
+    w.inputs = vec![format!("bench.{prefix}.in")];
+    w.batch = None;
+    t.defaults.dead_letter_topic = format!("bench.{prefix}.dlq");
+    t.defaults.parked_topic = format!("bench.{prefix}.parked");
+    t.defaults.xref_topic = format!("bench.{prefix}.xref");
     t.tracker.enabled = false;
     // Both pipelines close a transaction at the same size: the topology's, or BENCH_BATCH.
-    let records = env_num("BENCH_BATCH", t.defaults.batch.max_records as u64) as usize;
-    t.defaults.batch.max_records = records;
-    t.workers[0].batch = None;
+    t.defaults.batch.max_records = env_num("BENCH_BATCH", t.defaults.batch.max_records as u64) as usize;
     t
+}
+
+/// The `erp-order-status` worker writing `bench.<suffix>.status`.
+fn topology(suffix: &str) -> Topology {
+    let mut t = bench_topology("erp-order-status", suffix);
+    t.workers[0].outputs[0].topic = Some(format!("bench.{suffix}.status"));
+    t
+}
+
+/// Creates the input, the outputs given, the dead-letter and parked topics, and the
+/// cross-reference topic (compacted, one partition) of a bench topology.
+async fn create_topics(t: &Topology, outputs: &[&str]) {
+    let input = t.workers[0].inputs[0].as_str();
+    let specs: Vec<TopicSpec> = [input, &t.defaults.dead_letter_topic, &t.defaults.parked_topic]
+        .into_iter()
+        .chain(outputs.iter().copied())
+        .map(|name| TopicSpec {
+            name: name.to_string(),
+            partitions: PARTITIONS,
+            compacted: false,
+            retention_ms: None,
+        })
+        .chain([TopicSpec {
+            name: t.defaults.xref_topic.clone(),
+            partitions: 1,
+            compacted: true,
+            retention_ms: None,
+        }])
+        .collect();
+    clients::ensure_topics(&t.kafka, &specs)
+        .await
+        .expect("the local stack must run (make bench starts it)");
 }
 
 /// Produces events `0..n` of `make` (key, value), keeping up to 10,000 deliveries in flight.
@@ -386,27 +418,10 @@ const SF_RUN: &str = "0000be0c";
 
 /// The shipped `order-submission` worker with private topics; every route goes to one output.
 fn sf_topology(suffix: &str) -> Topology {
-    let text = std::fs::read_to_string(repo("topology.toml")).unwrap();
-    let mut t: Topology = syncline::config::parse(
-        &text,
-        &syncline::config::env::ProcessEnv,
-        &Catalog::record_names(&repo("schemas")),
-    )
-    .unwrap();
-    t.workers.retain(|w| w.name == "order-submission");
-    let w = &mut t.workers[0];
-    w.name = format!("bench-sf-{suffix}");
-    w.inputs = vec![format!("bench.{suffix}.sf.in")];
-    for route in w.outputs[0].routes.values_mut() {
+    let mut t = bench_topology("order-submission", &format!("{suffix}.sf"));
+    for route in t.workers[0].outputs[0].routes.values_mut() {
         *route = format!("bench.{suffix}.sf.orders");
     }
-    t.defaults.dead_letter_topic = format!("bench.{suffix}.sf.dlq");
-    t.defaults.parked_topic = format!("bench.{suffix}.sf.parked");
-    t.defaults.xref_topic = format!("bench.{suffix}.sf.xref");
-    t.tracker.enabled = false;
-    let records = env_num("BENCH_BATCH", t.defaults.batch.max_records as u64) as usize;
-    t.defaults.batch.max_records = records;
-    t.workers[0].batch = None;
     t
 }
 
@@ -424,30 +439,7 @@ async fn salesforce_rounds(suffix: &str, n: u64, warmup: u64, rounds_wanted: u64
     let input = t.workers[0].inputs[0].clone();
     let output = format!("bench.{suffix}.sf.orders");
     let pass_out = format!("bench.{suffix}.sf.passthrough");
-    let mut specs: Vec<TopicSpec> = [
-        &input,
-        &output,
-        &pass_out,
-        &t.defaults.dead_letter_topic,
-        &t.defaults.parked_topic,
-    ]
-    .iter()
-    .map(|name| TopicSpec {
-        name: name.to_string(),
-        partitions: PARTITIONS,
-        compacted: false,
-        retention_ms: None,
-    })
-    .collect();
-    specs.push(TopicSpec {
-        name: t.defaults.xref_topic.clone(),
-        partitions: 1,
-        compacted: true,
-        retention_ms: None,
-    });
-    clients::ensure_topics(&t.kafka, &specs)
-        .await
-        .expect("the local stack must run (make bench starts it)");
+    create_topics(&t, &[&output, &pass_out]).await;
     let producer = clients::plain_producer(&t.kafka).unwrap();
     for (key, value) in syncline::samples::xref_records(&repo("samples/mdm/xref.json"), SF_RUN).unwrap() {
         producer
@@ -570,30 +562,7 @@ async fn run() {
     let input = t.workers[0].inputs[0].clone();
     let output = t.workers[0].outputs[0].topic.clone().unwrap();
     let pass_out = format!("bench.{suffix}.passthrough");
-    let specs: Vec<TopicSpec> = [
-        &input,
-        &output,
-        &pass_out,
-        &t.defaults.dead_letter_topic,
-        &t.defaults.parked_topic,
-    ]
-    .iter()
-    .map(|name| TopicSpec {
-        name: name.to_string(),
-        partitions: PARTITIONS,
-        compacted: false,
-        retention_ms: None,
-    })
-    .chain([TopicSpec {
-        name: t.defaults.xref_topic.clone(),
-        partitions: 1,
-        compacted: true,
-        retention_ms: None,
-    }])
-    .collect();
-    clients::ensure_topics(&t.kafka, &specs)
-        .await
-        .expect("the local stack must run (make bench starts it)");
+    create_topics(&t, &[&output, &pass_out]).await;
     let producer = clients::plain_producer(&t.kafka).unwrap();
     eprintln!("producing {n} events to {input}");
     let now = chrono::Utc::now().timestamp_millis();
