@@ -124,7 +124,9 @@ impl Process {
 
     /// Waits until every worker stopped (after [`Process::stop`], or a signal handler's).
     pub async fn wait(self) -> Result<(), SupervisorError> {
-        self.workers.await.unwrap_or(Ok(()))
+        self.workers
+            .await
+            .unwrap_or_else(|e| Err(SupervisorError::Ended(e.to_string())))
     }
 
     /// A sender that stops the process, for a signal handler running elsewhere.

@@ -86,11 +86,14 @@ pub struct Shared {
     pub xref: super::xref_feed::Xref,
 }
 
-/// A worker selection that names no worker of the topology.
+/// Why supervision could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
     #[error("no worker named `{name}`; workers: {known}")]
     UnknownWorker { name: String, known: String },
+    /// The supervision task itself ended abnormally (it holds no code that panics).
+    #[error("the worker supervisor ended abnormally: {0}")]
+    Ended(String),
 }
 
 /// Checks that every name in `workers` is a worker of `topology`.
