@@ -10,10 +10,11 @@
 //! the first one committed. Must not:
 //! decide what a record becomes (the `pipeline` does), or restart itself (the supervisor does).
 //!
-//! Roles, one file each: this file is the batch cycle (collect, prepare ahead, commit, abort and
-//! rewind); `rebalance` is what assignment and revocation change (the partition set, the state
+//! Roles, one file each: this file is the batch cycle, a small state machine ([`Step`]:
+//! re-drive, next batch, commit, back off, done) over collect, prepare ahead, commit, abort and
+//! rewind; `rebalance` is what assignment and revocation change (the partition set, the state
 //! restored and dropped, the lag series); `redrive` sends parked records through again when
-//! their reference arrives. The cycle is one file (~600 lines) because its steps share the
+//! their reference arrives. Why the cycle is one file of ~650 lines: its steps share the
 //! consumer, the producer and the open transaction, and reading them in order is how the
 //! exactly-once argument is checked.
 
@@ -85,6 +86,31 @@ enum Ahead {
     Empty,
     /// Shutdown, or a fatal consumer error (in `fatal`): stop after this commit.
     Stop,
+}
+
+/// Where the batch cycle is: the loop in `run` moves from step to step until `Done`.
+enum Step {
+    /// Re-drive parked records whose reference arrived; then the next batch.
+    Redrive,
+    /// Take the batch collected ahead, or collect and prepare one.
+    Next,
+    /// Commit this batch (and collect the one after it meanwhile).
+    Commit(Ready),
+    /// Wait out the backoff after a failed attempt; then start over.
+    Backoff,
+    /// Leave the loop with this result.
+    Done(Result<(), WorkerError>),
+}
+
+/// What the batch cycle carries from step to step.
+#[derive(Default)]
+struct Cycle {
+    /// Failed attempts in a row (reset by a committed batch).
+    failures: u32,
+    /// The batch collected and prepared while the last one committed.
+    ahead: Option<Ready>,
+    /// Shutdown or a fatal consumer error was seen while collecting ahead: stop after this commit.
+    stopping: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,132 +260,147 @@ impl Worker {
         }
         let _up = UpWhileAlive::new(self.p.metrics.worker_up.with_label_values(&[&name]));
         info!(worker = %name, "consuming {}", topics.join(", "));
-        let mut failures = 0u32;
-        let mut ahead: Option<Ready> = None;
-        let mut stopping = false;
+        let mut cycle = Cycle::default();
+        let mut step = Step::Redrive;
         let result = loop {
-            let ready = self.ready_references();
-            if !ready.is_empty()
-                && let Err(e) = self.redrive(&ready).await
-            {
-                failures += 1;
-                self.p.recheck_parked = true;
-                let _ = self.abort().await;
-                self.count_txn("aborted");
-                if let BatchError::Fatal(source) = e {
-                    break Err(WorkerError::Kafka {
-                        worker: name.clone(),
-                        source,
-                    });
-                }
-                warn!(worker = %name, attempt = failures, "re-drive aborted, will retry: {e:?}");
-                tokio::select! {
-                    _ = tokio::time::sleep(self.p.settings.backoff.delay(failures)) => {}
-                    _ = shutdown.changed() => break Ok(()),
-                }
-                continue;
-            }
-            let next = match ahead.take() {
-                Some(r) => r,
-                None if stopping => break self.stopped(&name),
-                None => {
-                    let Some(batch) = self.collect(&mut shutdown).await else {
-                        break self.stopped(&name);
-                    };
-                    if batch.is_empty() {
-                        self.snapshot_when_idle().await;
-                        continue;
-                    }
-                    let Some(ready) = self.prepare(batch).await else {
-                        break self.stopped(&name);
-                    };
-                    ready
-                }
-            };
-            #[cfg(feature = "fault-injection")]
-            crate::faults::panic_on_marked(&next.batch);
-            let started = Instant::now();
-            let span = info_span!("batch", worker = %name, records = next.batch.len());
-            let (outcome, fetched) = {
-                let _enter = span.enter();
-                debug!("committing batch");
-                match self
-                    .commit_batch(&next.batch, None, next.prepared, Some(&mut shutdown))
-                    .await
-                {
-                    Ok(ahead) => (Ok(()), ahead),
-                    Err((e, ahead)) => (Err(e), ahead),
-                }
-            };
-            stopping |= matches!(fetched, Ahead::Stop);
-            match outcome {
-                Ok(()) => {
-                    if let Ahead::Batch(r) = fetched {
-                        ahead = Some(r);
-                    }
-                    // Freed while the next batch commits, not before it begins.
-                    self.retired = next.batch;
-                    failures = 0;
-                    self.p
-                        .metrics
-                        .batch_seconds
-                        .with_label_values(&[&name])
-                        .observe(started.elapsed().as_secs_f64());
-                }
-                Err(BatchError::Fatal(e)) => {
-                    let _ = self.abort().await;
-                    self.count_txn("aborted");
-                    break Err(WorkerError::Kafka {
-                        worker: name.clone(),
-                        source: e,
-                    });
-                }
-                Err(BatchError::Retry { code, message }) => {
-                    failures += 1;
-                    self.p.metrics.retries.with_label_values(&[&name, &code]).inc();
-                    warn!(worker = %name, attempt = failures, %code, "batch aborted, will retry: {message}");
-                    // The batch collected ahead is read again too: rewind to the earliest of both.
-                    let mut both = next.batch;
-                    if let Ahead::Batch(r) = fetched {
-                        both.extend(r.batch);
-                    }
-                    if let Err(e) = self.abort_and_rewind(&both).await {
-                        break Err(WorkerError::Kafka {
-                            worker: name.clone(),
-                            source: e,
-                        });
-                    }
-                    if stopping {
-                        break self.stopped(&name);
-                    }
-                    if self.p.settings.backoff.exhausted(failures) {
-                        break Err(WorkerError::RetriesExhausted {
-                            worker: name.clone(),
-                            attempts: failures,
-                            code,
-                            message,
-                        });
-                    }
-                    let delay = self.p.settings.backoff.delay(failures);
+            step = match step {
+                Step::Redrive => self.redrive_ready(&mut cycle).await,
+                Step::Next => self.next_batch(&mut cycle, &mut shutdown).await,
+                Step::Commit(ready) => self.commit_step(ready, &mut cycle, &mut shutdown).await,
+                Step::Backoff => {
                     tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.changed() => break Ok(()),
+                        _ = tokio::time::sleep(self.p.settings.backoff.delay(cycle.failures)) => Step::Redrive,
+                        _ = shutdown.changed() => Step::Done(Ok(())),
                     }
                 }
-            }
+                Step::Done(result) => break result,
+            };
         };
         self.consumer.unsubscribe();
         info!(worker = %name, "stopped");
         result
     }
 
+    /// Re-drives the parked records whose reference arrived, in a transaction of their own.
+    async fn redrive_ready(&mut self, cycle: &mut Cycle) -> Step {
+        let ready = self.ready_references();
+        if ready.is_empty() {
+            return Step::Next;
+        }
+        let Err(e) = self.redrive(&ready).await else {
+            return Step::Next;
+        };
+        cycle.failures += 1;
+        self.p.recheck_parked = true;
+        let _ = self.abort().await;
+        self.count_txn("aborted");
+        if let BatchError::Fatal(source) = e {
+            return Step::Done(Err(self.kafka_error(source)));
+        }
+        warn!(worker = %self.p.settings.name, attempt = cycle.failures, "re-drive aborted, will retry: {e:?}");
+        Step::Backoff
+    }
+
+    /// The batch collected while the last one committed, or a new one collected and prepared.
+    async fn next_batch(&mut self, cycle: &mut Cycle, shutdown: &mut watch::Receiver<bool>) -> Step {
+        if let Some(ready) = cycle.ahead.take() {
+            return Step::Commit(ready);
+        }
+        if cycle.stopping {
+            return Step::Done(self.stopped());
+        }
+        let Some(batch) = self.collect(shutdown).await else {
+            return Step::Done(self.stopped());
+        };
+        if batch.is_empty() {
+            self.snapshot_when_idle().await;
+            return Step::Redrive;
+        }
+        match self.prepare(batch).await {
+            Some(ready) => Step::Commit(ready),
+            None => Step::Done(self.stopped()),
+        }
+    }
+
+    /// Commits `next` (collecting the batch after it meanwhile); on a transient failure aborts,
+    /// rewinds both and backs off, unless the retries are exhausted.
+    async fn commit_step(&mut self, next: Ready, cycle: &mut Cycle, shutdown: &mut watch::Receiver<bool>) -> Step {
+        let name = self.p.settings.name.clone();
+        #[cfg(feature = "fault-injection")]
+        crate::faults::panic_on_marked(&next.batch);
+        let started = Instant::now();
+        let span = info_span!("batch", worker = %name, records = next.batch.len());
+        let (outcome, fetched) = {
+            let _enter = span.enter();
+            debug!("committing batch");
+            match self
+                .commit_batch(&next.batch, None, next.prepared, Some(shutdown))
+                .await
+            {
+                Ok(ahead) => (Ok(()), ahead),
+                Err((e, ahead)) => (Err(e), ahead),
+            }
+        };
+        cycle.stopping |= matches!(fetched, Ahead::Stop);
+        match outcome {
+            Ok(()) => {
+                if let Ahead::Batch(r) = fetched {
+                    cycle.ahead = Some(r);
+                }
+                // Freed while the next batch commits, not before it begins.
+                self.retired = next.batch;
+                cycle.failures = 0;
+                self.p
+                    .metrics
+                    .batch_seconds
+                    .with_label_values(&[&name])
+                    .observe(started.elapsed().as_secs_f64());
+                Step::Redrive
+            }
+            Err(BatchError::Fatal(e)) => {
+                let _ = self.abort().await;
+                self.count_txn("aborted");
+                Step::Done(Err(self.kafka_error(e)))
+            }
+            Err(BatchError::Retry { code, message }) => {
+                cycle.failures += 1;
+                self.p.metrics.retries.with_label_values(&[&name, &code]).inc();
+                warn!(worker = %name, attempt = cycle.failures, %code, "batch aborted, will retry: {message}");
+                // The batch collected ahead is read again too: rewind to the earliest of both.
+                let mut both = next.batch;
+                if let Ahead::Batch(r) = fetched {
+                    both.extend(r.batch);
+                }
+                if let Err(e) = self.abort_and_rewind(&both).await {
+                    return Step::Done(Err(self.kafka_error(e)));
+                }
+                if cycle.stopping {
+                    return Step::Done(self.stopped());
+                }
+                if self.p.settings.backoff.exhausted(cycle.failures) {
+                    return Step::Done(Err(WorkerError::RetriesExhausted {
+                        worker: name,
+                        attempts: cycle.failures,
+                        code,
+                        message,
+                    }));
+                }
+                Step::Backoff
+            }
+        }
+    }
+
+    fn kafka_error(&self, source: KafkaError) -> WorkerError {
+        WorkerError::Kafka {
+            worker: self.p.settings.name.clone(),
+            source,
+        }
+    }
+
     /// How the loop ends once collecting stopped: with the fatal consumer error, if that was why.
-    fn stopped(&mut self, name: &str) -> Result<(), WorkerError> {
+    fn stopped(&mut self) -> Result<(), WorkerError> {
         match self.fatal.take() {
-            Some(source) => Err(WorkerError::Kafka {
-                worker: name.to_string(),
-                source,
-            }),
+            Some(source) => Err(self.kafka_error(source)),
             None => Ok(()),
         }
     }
