@@ -322,6 +322,13 @@ impl Round {
     }
 }
 
+/// The round of median ratio (the figure reported).
+fn median(rounds: &[Round]) -> &Round {
+    let mut by_ratio: Vec<&Round> = rounds.iter().collect();
+    by_ratio.sort_by(|x, y| x.ratio().total_cmp(&y.ratio()));
+    by_ratio[by_ratio.len() / 2]
+}
+
 /// One alternating round: the passthrough (a) drains `input`, then a fresh instance of the
 /// topology's one worker (b) does (after `previous`, the last round's worker, is stopped). The
 /// new worker is returned running, with its name.
@@ -408,9 +415,7 @@ struct SalesforceRounds {
 
 impl SalesforceRounds {
     fn median(&self) -> &Round {
-        let mut by_ratio: Vec<&Round> = self.rounds.iter().collect();
-        by_ratio.sort_by(|x, y| x.ratio().total_cmp(&y.ratio()));
-        by_ratio[by_ratio.len() / 2]
+        median(&self.rounds)
     }
 }
 
@@ -590,9 +595,7 @@ async fn run() {
     let Some(running) = running else {
         panic!("BENCH_ROUNDS must be at least 1");
     };
-    let mut by_ratio: Vec<&Round> = rounds.iter().collect();
-    by_ratio.sort_by(|x, y| x.ratio().total_cmp(&y.ratio()));
-    let median = by_ratio[by_ratio.len() / 2];
+    let median = median(&rounds);
 
     eprintln!("latency at {rate}/s for {seconds}s");
     let latency_consumer: StreamConsumer = clients::base(&t.kafka)

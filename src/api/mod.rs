@@ -138,9 +138,11 @@ impl ApiClient {
             });
         }
         let outcome = self.call(path).await;
+        // Only an unavailable API counts against the breaker: one that answers (even 401 or
+        // 404) is up, and refused credentials must surface as such, not as an open circuit.
         match &outcome {
-            Ok(_) | Err(ApiError::NotFound { .. }) | Err(ApiError::Refused { .. }) => self.breaker.success(),
-            Err(_) => self.breaker.failure(),
+            Err(e) if e.is_transient() => self.breaker.failure(),
+            _ => self.breaker.success(),
         }
         let value = Arc::new(outcome?);
         if let Some(cache) = &self.cache {

@@ -198,12 +198,6 @@ impl super::state::Store for DedupeStore {
     fn restore(&mut self, r: &super::state::Restored, wanted: &std::collections::BTreeSet<i32>, now_ms: i64) {
         self.restore_record(&r.key, r.value.as_deref(), now_ms, wanted);
     }
-    fn drop_partition(&mut self, partition: i32) {
-        DedupeStore::drop_partition(self, partition);
-    }
-    fn len(&self) -> usize {
-        DedupeStore::len(self)
-    }
 }
 
 #[cfg(test)]

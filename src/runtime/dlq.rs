@@ -157,10 +157,4 @@ impl super::state::Store for HeldKeys {
     fn restore(&mut self, r: &super::state::Restored, _wanted: &std::collections::BTreeSet<i32>, _now_ms: i64) {
         self.apply_changelog(&r.key, r.value.as_deref(), r.partition);
     }
-    fn drop_partition(&mut self, partition: i32) {
-        HeldKeys::drop_partition(self, partition);
-    }
-    fn len(&self) -> usize {
-        HeldKeys::len(self)
-    }
 }

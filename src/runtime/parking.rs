@@ -124,12 +124,6 @@ impl super::state::Store for ParkedStore {
     fn restore(&mut self, r: &super::state::Restored, _wanted: &std::collections::BTreeSet<i32>, _now_ms: i64) {
         self.apply_changelog(&r.key, r.value.as_deref(), r.partition);
     }
-    fn drop_partition(&mut self, partition: i32) {
-        ParkedStore::drop_partition(self, partition);
-    }
-    fn len(&self) -> usize {
-        ParkedStore::len(self)
-    }
 }
 
 #[cfg(test)]

@@ -109,9 +109,8 @@ pub fn split_batch(value: &[u8]) -> (&[u8], &[u8]) {
     rest.split_at(len)
 }
 
-/// One changelog record read back.
-/// A worker's state store with a changelog topic: what restoring it on assignment and
-/// dropping it on revocation need, so that both are one loop over the stores.
+/// A worker's state store with a changelog topic: what restoring it on assignment needs, so
+/// that restore is one loop over the stores (`read_changelog`, `restore_into`).
 pub trait Store {
     /// The store's name: its changelog is `syncline.state.<worker>.<NAME>`.
     const NAME: &'static str;
@@ -121,13 +120,6 @@ pub trait Store {
     const MIXES_PARTITIONS: bool;
     /// Applies one restored record for the input partitions in `wanted`.
     fn restore(&mut self, record: &Restored, wanted: &std::collections::BTreeSet<i32>, now_ms: i64);
-    /// Forgets the entries of a changelog partition no assigned input maps to any more.
-    fn drop_partition(&mut self, partition: i32);
-    /// Entries held.
-    fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Applies every restored record of a changelog to `store`.
@@ -156,6 +148,7 @@ pub async fn read_changelog<S: Store>(
     restore(cfg, &changelog_topic(worker, S::NAME), partitions, timeout).await
 }
 
+/// One changelog record read back.
 pub struct Restored {
     pub partition: i32,
     pub key: Vec<u8>,

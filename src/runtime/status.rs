@@ -190,12 +190,6 @@ impl super::state::Store for StatusStore {
     fn restore(&mut self, r: &super::state::Restored, wanted: &std::collections::BTreeSet<i32>, _now_ms: i64) {
         self.restore_record(&r.key, r.value.as_deref(), wanted);
     }
-    fn drop_partition(&mut self, partition: i32) {
-        StatusStore::drop_partition(self, partition);
-    }
-    fn len(&self) -> usize {
-        self.lifecycles.len()
-    }
 }
 
 #[cfg(test)]
