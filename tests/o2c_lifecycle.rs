@@ -103,7 +103,9 @@ async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
     );
     let worker = |name: &str| env.worker(name);
     assert_eq!(
-        running.counter(&running.metrics.stale, &[&worker("erp-order-status")]),
+        running
+            .counted(&running.metrics.stale, &[&worker("erp-order-status")], 1)
+            .await,
         1,
         "the late credit block"
     );
@@ -160,7 +162,9 @@ async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
         (b2.as_str(), format!("DE-{RUN}").as_str())
     );
     assert_eq!(
-        running.counter(&running.metrics.redriven, &[&worker("order-submission")]),
+        running
+            .counted(&running.metrics.redriven, &[&worker("order-submission")], 1)
+            .await,
         1
     );
 

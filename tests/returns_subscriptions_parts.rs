@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::Scenario;
 use rdkafka::message::{Message, OwnedMessage};
 use syncline::runtime::dlq::header;
@@ -102,7 +100,9 @@ async fn return_request_authorized_received_and_credited() {
     assert_eq!(common::read_all(&env.topic("service.return-status")).await.len(), 3);
     assert_eq!(common::read_all(&env.topic("o2c.invoice")).await.len(), 1);
     assert_eq!(
-        running.counter(&running.metrics.duplicates, &[&env.worker("erp-returns")]),
+        running
+            .counted(&running.metrics.duplicates, &[&env.worker("erp-returns")], 1)
+            .await,
         1
     );
     running.stop().await;
@@ -237,14 +237,8 @@ async fn part_reservation_back_ordered_then_allocated() {
         (ReservationStatus::Allocated, Some("3.000".into()))
     );
     let worker = env.worker("erp-allocations");
-    for _ in 0..50 {
-        if running.counter(&running.metrics.stale, &[&worker]) == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     assert_eq!(
-        running.counter(&running.metrics.stale, &[&worker]),
+        running.counted(&running.metrics.stale, &[&worker], 1).await,
         1,
         "the late back-order"
     );

@@ -83,7 +83,9 @@ async fn a_panicking_worker_is_restarted_and_readiness_flips_and_recovers() {
     assert_eq!(up["workers"][0]["state"], "running", "{up}");
 
     assert_eq!(
-        running.counter(&running.metrics.worker_restarts, &[&names.worker, "panic"]),
+        running
+            .counted(&running.metrics.worker_restarts, &[&names.worker, "panic"], 1)
+            .await,
         1
     );
     assert_eq!(

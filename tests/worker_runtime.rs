@@ -78,11 +78,15 @@ async fn n_events_in_exactly_n_outputs_in_per_key_order() {
     }
     assert_per_key_order(&statuses);
     assert_eq!(
-        running.counter(&running.metrics.produced, &[&names.worker, &names.output]),
+        running
+            .counted(&running.metrics.produced, &[&names.worker, &names.output], u64::from(n))
+            .await,
         u64::from(n)
     );
     assert_eq!(
-        running.counter(&running.metrics.consumed, &[&names.worker, &names.input]),
+        running
+            .counted(&running.metrics.consumed, &[&names.worker, &names.input], u64::from(n))
+            .await,
         u64::from(n)
     );
     assert!(common::read_all(&names.dlq).await.is_empty());
@@ -110,7 +114,10 @@ async fn a_resent_source_event_produces_one_output() {
     let out = common::wait_for(&names.output, 2, Duration::from_secs(60)).await;
     common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     assert_eq!(common::read_all(&names.output).await.len(), 2, "{out:?}");
-    assert_eq!(running.counter(&running.metrics.duplicates, &[&names.worker]), 1);
+    assert_eq!(
+        running.counted(&running.metrics.duplicates, &[&names.worker], 1).await,
+        1
+    );
     running.stop().await;
 
     // A restarted worker restores the store from its changelog: a third copy is skipped too.
@@ -126,7 +133,10 @@ async fn a_resent_source_event_produces_one_output() {
     common::wait_for(&names.output, 3, Duration::from_secs(60)).await;
     common::wait_consumed(&names.worker, &[&names.input], Duration::from_secs(60)).await;
     assert_eq!(common::read_all(&names.output).await.len(), 3);
-    assert_eq!(running.counter(&running.metrics.duplicates, &[&names.worker]), 1);
+    assert_eq!(
+        running.counted(&running.metrics.duplicates, &[&names.worker], 1).await,
+        1
+    );
     running.stop().await;
 }
 
@@ -170,7 +180,9 @@ async fn poison_goes_to_the_dead_letter_topic_with_every_header_and_the_stream_g
     assert!(common::header(d, header::FIRST_FAILURE).is_some_and(|t| t.ends_with('Z')));
     assert_eq!(common::header(d, header::CORRELATION_ID), Some("801P2"));
     assert_eq!(
-        running.counter(&running.metrics.dead_letters, &[&names.worker, "INVALID_JSON"]),
+        running
+            .counted(&running.metrics.dead_letters, &[&names.worker, "INVALID_JSON"], 1)
+            .await,
         1
     );
     running.stop().await;
@@ -230,7 +242,7 @@ async fn later_events_of_a_dead_lettered_key_are_held_while_other_keys_flow() {
             .iter()
             .all(|m| common::header(m, header::PARK_REASON) == Some("held-behind-dead-letter"))
     );
-    assert_eq!(running.counter(&running.metrics.held, &[&names.worker]), 2);
+    assert_eq!(running.counted(&running.metrics.held, &[&names.worker], 2).await, 2);
     running.stop().await;
 }
 
@@ -279,8 +291,12 @@ async fn two_instances_share_partitions_through_a_rebalance_without_duplicates_o
     assert_eq!(ids.len(), n as usize, "no gap");
     assert_eq!(statuses.len(), n as usize, "no duplicate");
     assert_per_key_order(&statuses);
-    let a = first.counter(&first.metrics.produced, &[&names.worker, &names.output]);
-    let b = second.counter(&second.metrics.produced, &[&names.worker, &names.output]);
+    let produced = |r: &Running| r.counter(&r.metrics.produced, &[&names.worker, &names.output]);
+    let settled = tokio::time::Instant::now() + Duration::from_secs(10);
+    while produced(&first) + produced(&second) < u64::from(n) && tokio::time::Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (a, b) = (produced(&first), produced(&second));
     assert_eq!(a + b, u64::from(n));
     assert!(b > 0, "the second instance got partitions and produced");
     first.stop().await;

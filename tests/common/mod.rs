@@ -345,6 +345,20 @@ impl Running {
     pub fn counter(&self, c: &prometheus::IntCounterVec, labels: &[&str]) -> u64 {
         c.with_label_values(labels).get()
     }
+
+    /// The counter once it reaches `expected` (or after 10 s, whatever it is then). A worker
+    /// counts a batch just after its transaction commits, so a test that saw the committed
+    /// offsets can still be a moment ahead of the counters.
+    pub async fn counted(&self, c: &prometheus::IntCounterVec, labels: &[&str], expected: u64) -> u64 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.counter(c, labels);
+            if now >= expected || tokio::time::Instant::now() >= deadline {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// The shipped topology's text with every topic and worker name made private to one test run
