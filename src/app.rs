@@ -50,6 +50,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Workers(#[from] SupervisorError),
+    #[error(transparent)]
+    Api(#[from] crate::api::ApiSetupError),
 }
 
 /// A started process: its metrics and health, and the handle that stops it.
@@ -72,6 +74,7 @@ impl Process {
         let (stop, shutdown) = watch::channel(false);
         supervisor::check_selection(&topology, &opts.workers)?;
         let xref = xref_feed::start(&topology.kafka, &topology.defaults.xref_topic, shutdown.clone()).await?;
+        let apis = crate::runtime::enrich::connect(&topology, &metrics)?;
         let health = Health::default();
         let bound = match opts.http {
             Some(addr) => Some(
@@ -91,6 +94,7 @@ impl Process {
             metrics: metrics.clone(),
             health: health.clone(),
             xref,
+            apis,
         };
         if opts.tracker && shared.topology.tracker.enabled {
             let (t, catalog, codec, metrics, stop) = (

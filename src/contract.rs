@@ -188,8 +188,19 @@ pub async fn run_case(t: &Topology, catalog: &Catalog, case: &Case, case_dir: &P
     }
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
     let codec = Arc::new(Codec::offline());
-    let mut pipeline =
-        Pipeline::new(t, w, catalog, codec.clone(), metrics, Xref::fixed(table), 1).map_err(|e| e.to_string())?;
+    let mut pipeline = Pipeline::new(
+        t,
+        w,
+        catalog,
+        codec.clone(),
+        metrics,
+        crate::runtime::pipeline::Sources {
+            xref: Xref::fixed(table),
+            enricher: None,
+        },
+        1,
+    )
+    .map_err(|e| e.to_string())?;
     let mut outbox = Outbox::memory();
     let mut pending = Pending::default();
     let now = chrono::Utc::now().timestamp_millis();

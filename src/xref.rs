@@ -39,6 +39,21 @@ pub enum XrefEntry {
         #[serde(default = "one")]
         factor: String,
     },
+    /// An ERP document and the order it belongs to, learned from the flow (an API lookup, or an
+    /// event that carried both): sales order `4500017342` → Salesforce Order `801…`, delivery
+    /// `80003121` → sales order `4500017342`. Later events of the document need no call.
+    Document {
+        /// The profile's source system and the ERP instance (`sap_s4`, `erp-eu`).
+        system: String,
+        instance: String,
+        /// `sales_order`, `outbound_delivery`, `billing_document` (a lookup's `document`).
+        document: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        erp_order_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        salesforce_order_id: Option<String>,
+    },
 }
 
 fn one() -> String {
@@ -52,12 +67,24 @@ impl XrefEntry {
             XrefEntry::Account { salesforce_id, .. } => reference("account", salesforce_id),
             XrefEntry::Product { salesforce_id, .. } => reference("product", salesforce_id),
             XrefEntry::Uom { salesforce_id, .. } => reference("uom", salesforce_id),
+            XrefEntry::Document {
+                system,
+                instance,
+                document,
+                id,
+                ..
+            } => document_reference(system, instance, document, id),
         }
     }
 }
 
 pub fn reference(kind: &str, id: &str) -> String {
     format!("{kind}:{id}")
+}
+
+/// The key of a learned document link: `document:<system>:<instance>:<document>:<id>`.
+pub fn document_reference(system: &str, instance: &str, document: &str, id: &str) -> String {
+    format!("document:{system}:{instance}:{document}:{id}")
 }
 
 /// What transforms may ask.
@@ -128,7 +155,7 @@ impl XrefTable {
             } => {
                 self.by_customer.insert(erp_customer_id.clone(), salesforce_id.clone());
             }
-            XrefEntry::Uom { .. } => {}
+            XrefEntry::Uom { .. } | XrefEntry::Document { .. } => {}
         }
         self.entries.insert(key.to_string(), entry);
         Ok(key.to_string())
@@ -142,7 +169,7 @@ impl XrefTable {
             XrefEntry::Account { erp_customer_id, .. } => {
                 self.by_customer.remove(erp_customer_id);
             }
-            XrefEntry::Uom { .. } => {}
+            XrefEntry::Uom { .. } | XrefEntry::Document { .. } => {}
         }
     }
 

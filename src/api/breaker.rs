@@ -41,6 +41,16 @@ impl Breaker {
         }
     }
 
+    /// Refuses calls for `wait` at least (the API's `Retry-After`), without counting a failure.
+    pub fn hold(&self, wait: Duration) {
+        if let Ok(mut s) = self.state.lock() {
+            let until = Instant::now() + wait;
+            if s.open_until.is_none_or(|u| u < until) {
+                s.open_until = Some(until);
+            }
+        }
+    }
+
     pub fn failure(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.failures += 1;

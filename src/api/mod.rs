@@ -78,6 +78,7 @@ pub struct ApiClient {
     limiter: Option<DefaultDirectRateLimiter>,
     cache: Option<Cache<String, Arc<serde_json::Value>>>,
     breaker: breaker::Breaker,
+    max_concurrent: usize,
     metrics: Arc<Metrics>,
 }
 
@@ -113,12 +114,18 @@ impl ApiClient {
                 cfg.breaker_failures,
                 crate::duration::parse(&cfg.breaker_open).map_err(setup)?,
             ),
+            max_concurrent: cfg.max_concurrent.max(1),
             metrics,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Requests this connection has in flight at most.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
     }
 
     /// GETs `path` (relative to the base URL, query included) as JSON: from the cache when a
@@ -141,7 +148,17 @@ impl ApiClient {
         // Only an unavailable API counts against the breaker: one that answers (even 401 or
         // 404) is up, and refused credentials must surface as such, not as an open circuit.
         match &outcome {
-            Err(e) if e.is_transient() => self.breaker.failure(),
+            Err(e) if e.is_transient() => {
+                self.breaker.failure();
+                // An API that says when to come back (429/503 `Retry-After`) is not called before.
+                if let Err(ApiError::Transient {
+                    retry_after: Some(wait),
+                    ..
+                }) = &outcome
+                {
+                    self.breaker.hold(*wait);
+                }
+            }
             _ => self.breaker.success(),
         }
         let value = Arc::new(outcome?);

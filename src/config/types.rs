@@ -273,6 +273,32 @@ pub struct WorkerConfig {
     /// Records processed concurrently within a batch (different keys only).
     #[serde(default = "one")]
     pub concurrency: usize,
+    /// Complete thin ERP events through a vendor API (`[worker.enrich]`).
+    #[serde(default)]
+    pub enrich: Option<EnrichConfig>,
+}
+
+/// How a worker completes thin events: the connection its profile's lookups call, and how long a
+/// document the API does not know yet is waited for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// The `[api.<name>]` connection.
+    pub api: String,
+    /// A record whose document the API still does not find this long after the event is
+    /// dead-lettered `ENRICHMENT_NOT_FOUND`.
+    #[serde(default = "default_not_found_for")]
+    pub not_found_for: String,
+    /// How often records parked for a document not found yet are tried again.
+    #[serde(default = "default_retry_every")]
+    pub retry_every: String,
+}
+
+fn default_not_found_for() -> String {
+    "15m".into()
+}
+fn default_retry_every() -> String {
+    "30s".into()
 }
 
 fn yes() -> bool {

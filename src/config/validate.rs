@@ -240,7 +240,37 @@ impl Validator {
             if let Some(d) = &w.dedupe {
                 self.dedupe(&format!("{at}.dedupe"), d);
             }
+            if let Some(e) = &w.enrich {
+                self.enrich(t, &format!("{at}.enrich"), &w.adapter, e);
+            }
         }
+    }
+
+    fn enrich(&mut self, t: &Topology, at: &str, adapter: &str, e: &super::EnrichConfig) {
+        if !t.api.contains_key(&e.api) {
+            let known: Vec<&str> = t.api.keys().map(String::as_str).collect();
+            self.push(
+                format!("{at}.api"),
+                format!(
+                    "no connection `[api.{}]`; defined: {}",
+                    e.api,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+        }
+        match crate::adapters::erp::Profile::by_name(adapter) {
+            Some(p) if !p.lookups.is_empty() => {}
+            _ => self.push(
+                at.to_string(),
+                format!("the `{adapter}` adapter has no lookups to complete events with; remove [worker.enrich]"),
+            ),
+        }
+        self.duration(&format!("{at}.not_found_for"), &e.not_found_for);
+        self.duration(&format!("{at}.retry_every"), &e.retry_every);
     }
 
     fn transform(&mut self, at: &str, w: &super::WorkerConfig, known_schemas: &[String]) {

@@ -6,6 +6,7 @@
 
 pub mod dedupe;
 pub mod dlq;
+pub mod enrich;
 pub mod parking;
 pub mod pipeline;
 pub mod retry;

@@ -84,6 +84,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub health: Health,
     pub xref: super::xref_feed::Xref,
+    /// The API connections, shared by the workers that enrich.
+    pub apis: super::enrich::Apis,
 }
 
 /// Why supervision could not run.
@@ -174,16 +176,7 @@ async fn attempt(
         shutdown.clone(),
     );
     let task = tokio::spawn(async move {
-        let built = Worker::new(
-            &shared.topology,
-            &w,
-            &instance,
-            &shared.catalog,
-            shared.codec.clone(),
-            shared.metrics.clone(),
-            shared.xref.clone(),
-        )
-        .await;
+        let built = Worker::new(&shared, &w, &instance).await;
         let worker = match built {
             Ok(worker) => worker,
             Err(e) => return Err((e, false)),

@@ -6,6 +6,7 @@
 //! canonical records.
 
 pub mod cloudevents;
+pub mod lookups;
 pub mod profile;
 
 use serde_json::Value;
@@ -198,6 +199,25 @@ pub fn parse<'a>(raw: &RawRecord<'a>, profile: &'static Profile) -> Result<ErpEv
         document_id,
         data: ce.data,
     })
+}
+
+/// `raw`'s payload with its event data replaced by `data` (an enriched event): the `data` of a
+/// structured CloudEvent, the whole payload of a binary-mode one or of a bare envelope (whose
+/// data is the body).
+pub fn with_data(raw: &RawRecord<'_>, data: serde_json::Map<String, Value>) -> Result<Vec<u8>, Failure> {
+    let encode =
+        |v: &Value| serde_json::to_vec(v).map_err(|e| Failure::poison("INVALID_JSON", format!("enriched event: {e}")));
+    if raw.header("ce_specversion").is_some() {
+        return encode(&Value::Object(data));
+    }
+    let mut event = json::parse_payload(raw.payload)?;
+    match event.as_object_mut() {
+        Some(obj) if obj.contains_key("specversion") => {
+            obj.insert("data".into(), Value::Object(data));
+            encode(&event)
+        }
+        _ => encode(&Value::Object(data)),
+    }
 }
 
 /// An ERP's own JSON envelope read as a CloudEvent whose data is the whole body.

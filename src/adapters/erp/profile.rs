@@ -85,6 +85,8 @@ pub struct Profile {
     types: &'static [(&'static str, ErpEventKind)],
     fields: &'static [(Field, &'static str)],
     lines: &'static [(LineField, &'static str)],
+    /// API calls that complete thin events (`lookups`); empty when every event is complete.
+    pub lookups: &'static [super::lookups::Lookup],
 }
 
 impl Profile {
@@ -132,6 +134,7 @@ pub static GENERIC: Profile = Profile {
     name: "generic_erp",
     source_system: "generic_erp",
     bare: None,
+    lookups: &[],
     lines: &[
         (LineField::LineNumber, "line_number"),
         (LineField::OrderLine, "order_line_number"),
@@ -210,6 +213,7 @@ pub static SAP_S4: Profile = Profile {
     name: "sap_s4",
     source_system: "sap_s4",
     bare: None,
+    lookups: super::lookups::SAP_S4,
     lines: &[
         (LineField::LineNumber, "Item"),
         (LineField::OrderLine, "ReferenceSDDocumentItem"),
@@ -314,6 +318,7 @@ pub static SAP_S4: Profile = Profile {
 pub static D365_FO: Profile = Profile {
     name: "d365_fo",
     source_system: "d365_fo",
+    lookups: super::lookups::D365_FO,
     bare: Some(BareEnvelope {
         id: "EventId",
         event_type: "BusinessEventId",

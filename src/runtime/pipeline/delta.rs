@@ -33,6 +33,9 @@ pub(crate) struct Pending {
     /// Keys parked in this batch, and on which reference.
     pub(crate) parked_keys: HashMap<Vec<u8>, String>,
     pub(crate) redriven: u64,
+    /// Document links written to the cross-reference topic (key, value), added to the local
+    /// table once committed so the next batch needs no call.
+    pub(crate) learned: Vec<(String, Vec<u8>)>,
 }
 
 impl Pending {

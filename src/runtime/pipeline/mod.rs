@@ -142,6 +142,8 @@ pub struct Settings {
     pub sequenced_dead_letters: bool,
     pub dead_letter_topic: String,
     pub parked_topic: String,
+    /// Where learned document links go (the cross-reference topic).
+    pub xref_topic: String,
 }
 
 /// Why a worker's pipeline cannot be built from a topology that passed validation (the
@@ -179,8 +181,16 @@ impl Settings {
             sequenced_dead_letters: w.sequenced_dead_letters,
             dead_letter_topic: t.defaults.dead_letter_topic.clone(),
             parked_topic: t.defaults.parked_topic.clone(),
+            xref_topic: t.defaults.xref_topic.clone(),
         })
     }
+}
+
+/// Where a worker's records are completed from: the cross-reference, and the vendor API when
+/// the worker enriches.
+pub struct Sources {
+    pub xref: Xref,
+    pub enricher: Option<Arc<super::enrich::Enricher>>,
 }
 
 /// (topic, partition, offset) of a source record.
@@ -213,7 +223,7 @@ impl Pipeline {
         catalog: &crate::schema::Catalog,
         codec: Arc<Codec>,
         metrics: Arc<Metrics>,
-        xref: Xref,
+        sources: Sources,
         changelog_partitions: i32,
     ) -> Result<Self, SetupError> {
         let settings = Settings::resolve(t, w)?;
@@ -242,7 +252,8 @@ impl Pipeline {
                 transform: Arc::from(transform),
                 codec,
                 outputs: Arc::new(outputs),
-                xref,
+                xref: sources.xref,
+                enricher: sources.enricher,
             },
             dedupe,
             held: HeldKeys::default(),
@@ -335,12 +346,19 @@ impl Pipeline {
         outbox: &mut Outbox<'_>,
         pending: &mut Pending,
     ) -> Result<bool, BatchError> {
-        let (applied, fingerprint, mut ahead, mut gates) = match prepared {
-            // A reference missing when the record was prepared may have arrived since.
-            Some(p) if !matches!(&p.applied, Err(f) if f.class == ErrorClass::MissingMasterData) => {
-                (p.applied, p.fingerprint, p.encoded, p.gates)
+        let (applied, fingerprint, mut ahead, mut gates, learned) = match prepared {
+            // A reference missing when the record was prepared may have arrived since (a
+            // document the API did not find is asked for again on the re-drive timer only).
+            Some(p)
+                if !matches!(&p.applied, Err(f) if f.class == ErrorClass::MissingMasterData
+                    && !f.missing_ref.as_deref().is_some_and(|r| r.starts_with(super::enrich::PENDING_PREFIX))) =>
+            {
+                (p.applied, p.fingerprint, p.encoded, p.gates, p.learned)
             }
-            _ => (self.prep.apply_transform(raw, now), None, Vec::new(), Vec::new()),
+            _ => {
+                let (applied, learned) = self.prep.apply(raw, now).await;
+                (applied, None, Vec::new(), Vec::new(), learned)
+            }
         };
         let transformed = match applied {
             Ok(t) => t,
@@ -417,6 +435,20 @@ impl Pipeline {
             )
             .await?;
             count(&mut pending.produced, &topic);
+        }
+        for entry in learned {
+            let key = entry.reference();
+            let value = super::state::json_value("xref", &entry).map_err(BatchError::encoding)?;
+            send(
+                outbox,
+                &self.settings.xref_topic,
+                None,
+                Some(key.as_bytes()),
+                Some(&value),
+                &[],
+            )
+            .await?;
+            pending.learned.push((key, value));
         }
         pending.fingerprints.insert(fp, (cp, now + self.dedupe.ttl_ms()));
         Ok(true)
@@ -504,6 +536,19 @@ impl Pipeline {
             match change {
                 Some((cp, entry)) => self.parked.insert(cp, entry),
                 None => self.parked.remove(&coord),
+            }
+        }
+        if !pending.learned.is_empty() {
+            let mut table = self
+                .prep
+                .xref
+                .table
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (key, value) in &pending.learned {
+                if let Err(e) = table.apply(key, Some(value)) {
+                    tracing::warn!(worker = %self.settings.name, error = %e, "learned document link not applied");
+                }
             }
         }
         let w = self.settings.name.as_str();

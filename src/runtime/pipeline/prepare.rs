@@ -15,11 +15,13 @@ use super::{headers_of, raw_record};
 use crate::adapters::RawRecord;
 use crate::failure::Failure;
 use crate::runtime::dedupe::{self, Fingerprint};
+use crate::runtime::enrich::Enricher;
 use crate::runtime::status;
 use crate::runtime::xref_feed::Xref;
 use crate::schema::canonical::CanonicalRecord;
 use crate::schema::{Codec, SchemaVersion};
 use crate::transforms::{Context, Emitted, Transform, Transformed};
+use crate::xref::XrefEntry;
 
 /// Where one named output goes and with which schema.
 pub(crate) struct Output {
@@ -73,6 +75,8 @@ pub(crate) struct Prepared {
     pub(crate) encoded: Vec<Option<Encoded>>,
     /// Per output of `applied`: its status-ledger key and position (see `status::gate`).
     pub(crate) gates: Vec<Option<(Fingerprint, crate::schema::lifecycle::Current)>>,
+    /// Document links the enrichment learned, written with the record's outputs.
+    pub(crate) learned: Vec<XrefEntry>,
 }
 
 /// One output routed to its topic and encoded, or why not.
@@ -97,6 +101,8 @@ pub(crate) struct Preparer {
     pub(crate) outputs: Arc<HashMap<String, Output>>,
     /// The master-data cross-reference (the worker also waits on its feed).
     pub(crate) xref: Xref,
+    /// Completes thin events through a vendor API before the transform (`[worker.enrich]`).
+    pub(crate) enricher: Option<Arc<Enricher>>,
 }
 
 impl Preparer {
@@ -104,7 +110,7 @@ impl Preparer {
     pub(crate) async fn prepare(&self, m: &OwnedMessage, now: i64) -> Prepared {
         let headers = headers_of(m);
         let raw = raw_record(m, &headers);
-        let applied = self.apply_transform(&raw, now);
+        let (applied, learned) = self.apply(&raw, now).await;
         let mut encoded = Vec::new();
         let mut gates = Vec::new();
         if let Ok(t) = &applied {
@@ -120,7 +126,31 @@ impl Preparer {
             fingerprint,
             encoded,
             gates,
+            learned,
         }
+    }
+
+    /// Enrichment (when the worker has one), then the transform: the one way a record becomes
+    /// its outputs, ahead of its transaction or in it.
+    pub(crate) async fn apply(&self, raw: &RawRecord<'_>, now: i64) -> (Result<Transformed, Failure>, Vec<XrefEntry>) {
+        let Some(enricher) = &self.enricher else {
+            return (self.apply_transform(raw, now), Vec::new());
+        };
+        let enrichment = enricher.enrich(raw, &self.xref.table, now).await;
+        if let Some(f) = enrichment.failure {
+            return (Err(f), Vec::new());
+        }
+        let applied = match &enrichment.payload {
+            Some(bytes) => self.apply_transform(
+                &RawRecord {
+                    payload: Some(bytes),
+                    ..*raw
+                },
+                now,
+            ),
+            None => self.apply_transform(raw, now),
+        };
+        (applied, enrichment.learned)
     }
 
     /// The one place an output is routed and encoded, ahead of the transaction or in it.

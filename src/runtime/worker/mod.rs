@@ -19,7 +19,6 @@
 //! exactly-once argument is checked.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata, StreamConsumer};
@@ -31,14 +30,12 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use tracing::{debug, info, info_span, warn};
 
-use crate::config::{KafkaConfig, Topology, WorkerConfig};
-use crate::schema::{Catalog, Codec};
-use crate::telemetry::Metrics;
+use crate::config::{KafkaConfig, WorkerConfig};
 
 use super::parking::ParkedEntry;
 use super::pipeline::{self, BatchError, Pending, Pipeline, Prepared, Preparer, classify, send};
 use super::state;
-use super::xref_feed::Xref;
+use super::supervisor::Shared;
 
 mod rebalance;
 mod redrive;
@@ -50,6 +47,16 @@ pub use rebalance::{Assignment, WorkerContext};
 /// Prepares `batch` in order, yielding now and then so the other tasks of its runtime thread (other
 /// workers, the commit of this one) keep moving.
 async fn prepare_all(prep: &Preparer, batch: &[OwnedMessage], now: i64) -> Vec<Prepared> {
+    // With API lookups, records wait on the network, not the CPU: they are prepared
+    // concurrently (in order), within the connection's limits.
+    if let Some(e) = &prep.enricher {
+        use futures::StreamExt;
+        let futures: Vec<_> = batch.iter().map(|m| Box::pin(prep.prepare(m, now))).collect();
+        return futures::stream::iter(futures)
+            .buffered(e.concurrency.max(1))
+            .collect()
+            .await;
+    }
     let mut out = Vec::with_capacity(batch.len());
     for (i, m) in batch.iter().enumerate() {
         out.push(prep.prepare(m, now).await);
@@ -167,20 +174,15 @@ pub struct Worker {
     /// The last committed batch: some thousand allocations to free, which `fetch_ahead` does
     /// while the next transaction commits instead of on the way to it.
     retired: Vec<OwnedMessage>,
+    /// When records parked for a document the API did not find are tried again next.
+    enrich_retry_at: Option<tokio::time::Instant>,
 }
 
 impl Worker {
     /// Builds the clients (fencing any older producer with the same transactional id) and the
     /// changelog topics; connects, but consumes nothing yet.
-    pub async fn new(
-        t: &Topology,
-        w: &WorkerConfig,
-        instance: &str,
-        catalog: &Catalog,
-        codec: Arc<Codec>,
-        metrics: Arc<Metrics>,
-        xref: Xref,
-    ) -> Result<Self, WorkerError> {
+    pub async fn new(shared: &Shared, w: &WorkerConfig, instance: &str) -> Result<Self, WorkerError> {
+        let t = &*shared.topology;
         let kafka_err = |source| WorkerError::Kafka {
             worker: w.name.clone(),
             source,
@@ -202,13 +204,25 @@ impl Worker {
         state::ensure_changelogs(&t.kafka, &w.name, &pipeline::stores(ttl), widest)
             .await
             .map_err(kafka_err)?;
-        let arrivals = xref.arrivals.subscribe();
-        let p = Pipeline::new(t, w, catalog, codec, metrics.clone(), xref, widest).map_err(|source| {
-            WorkerError::Setup {
-                worker: w.name.clone(),
-                source,
-            }
-        })?;
+        let arrivals = shared.xref.arrivals.subscribe();
+        let setup = |source| WorkerError::Setup {
+            worker: w.name.clone(),
+            source,
+        };
+        let sources = pipeline::Sources {
+            xref: shared.xref.clone(),
+            enricher: super::enrich::for_worker(w, &shared.apis).map_err(setup)?,
+        };
+        let p = Pipeline::new(
+            t,
+            w,
+            &shared.catalog,
+            shared.codec.clone(),
+            shared.metrics.clone(),
+            sources,
+            widest,
+        )
+        .map_err(setup)?;
         let assignment = Assignment::default();
         // One id per worker instance: the transactional id fences a zombie producer, the same
         // id as static group member lets a restarted instance resume without a rebalance wait.
@@ -220,7 +234,7 @@ impl Worker {
             WorkerContext {
                 assignment: assignment.clone(),
                 worker: w.name.clone(),
-                metrics,
+                metrics: shared.metrics.clone(),
             },
         )
         .map_err(kafka_err)?;
@@ -237,6 +251,7 @@ impl Worker {
             restored: HashSet::new(),
             fatal: None,
             retired: Vec::new(),
+            enrich_retry_at: None,
         })
     }
 

@@ -1,6 +1,6 @@
 //! Re-drive: parked records go through the pipeline again, in their own transaction, once the
 //! reference they wait for is in the cross-reference (or the dead letter they were held behind
-//! was released).
+//! was released, or, for a document the API did not find yet, the retry timer is due).
 //!
 //! Owns: deciding which references are ready and reading their records back from their input
 //! coordinates. Must not: decide what a record becomes (the pipeline does, as for a new record).
@@ -22,7 +22,16 @@ impl Worker {
         while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = self.arrivals.try_recv() {
             arrived = true;
         }
-        if !(arrived || self.p.recheck_parked) || self.p.parked.is_empty() {
+        // Records whose document the API did not find yet are tried again on a timer.
+        let now = tokio::time::Instant::now();
+        let timer = match &self.p.prep.enricher {
+            Some(e) if self.enrich_retry_at.is_none_or(|at| now >= at) => {
+                self.enrich_retry_at = Some(now + e.retry_every);
+                true
+            }
+            _ => false,
+        };
+        if !(arrived || self.p.recheck_parked || timer) || self.p.parked.is_empty() {
             return Vec::new();
         }
         self.p.recheck_parked = false;
@@ -39,6 +48,7 @@ impl Worker {
             .into_iter()
             .filter(|r| match held_key(r) {
                 Some(key) => self.p.held.get(&key).is_none(),
+                None if r.starts_with(crate::runtime::enrich::PENDING_PREFIX) => timer,
                 None => crate::xref::XrefLookup::get(&*table, r).is_some(),
             })
             .collect()

@@ -1,0 +1,455 @@
+//! Completes thin ERP events through the vendor's API before they are transformed: the
+//! profile's lookups (`adapters::erp::lookups`) say which call fills which fields; the answer is
+//! merged into the event's data, so transforms read a completed event as they read a fat one.
+//!
+//! Owns: deciding, per record, which lookups are needed (a fat event or a known document link
+//! needs none), the calls, the merge, the document links learned from the answers (or from an
+//! event that carries them), and what an API failure means for the record (the failure policy
+//! below). Must not: write anything (the pipeline writes learned links in the record's
+//! transaction) or retry on its own (the batch is retried, which is the back-pressure).
+//!
+//! Failure policy: unavailable (timeout, 5xx, 429, open circuit) → the batch is retried, never a
+//! dead letter; credentials refused (after one token refresh) → the batch is retried and the
+//! worker, once its retries are spent, stops and reports the connection by name; not found →
+//! parked and tried again on a timer (`retry_every`), dead-lettered `ENRICHMENT_NOT_FOUND` once
+//! the record is older than `not_found_for`; any other refusal → dead letter
+//! `ENRICHMENT_REFUSED`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::adapters::RawRecord;
+use crate::adapters::erp::lookups::{Lookup, Shape};
+use crate::adapters::erp::profile::Field;
+use crate::adapters::erp::{self, Profile};
+use crate::api::{ApiClient, ApiError};
+use crate::failure::Failure;
+use crate::runtime::pipeline::SetupError;
+use crate::xref::{self, XrefEntry, XrefLookup, XrefTable};
+
+/// The process's API connections by name, built once at start-up so that the workers share
+/// each connection's cache, limits and circuit breaker.
+pub type Apis = Arc<std::collections::BTreeMap<String, Arc<ApiClient>>>;
+
+/// Connects every `[api.<name>]` of the topology (no request is made yet).
+pub fn connect(
+    t: &crate::config::Topology,
+    metrics: &Arc<crate::telemetry::Metrics>,
+) -> Result<Apis, crate::api::ApiSetupError> {
+    let mut apis = std::collections::BTreeMap::new();
+    for (name, cfg) in &t.api {
+        apis.insert(name.clone(), Arc::new(ApiClient::new(name, cfg, metrics.clone())?));
+    }
+    Ok(Arc::new(apis))
+}
+
+/// The enricher of worker `w`, if it has `[worker.enrich]`.
+pub fn for_worker(w: &crate::config::WorkerConfig, apis: &Apis) -> Result<Option<Arc<Enricher>>, SetupError> {
+    let Some(e) = &w.enrich else {
+        return Ok(None);
+    };
+    let setting = |key: &'static str, message: String| SetupError::Setting { key, message };
+    let api = apis
+        .get(&e.api)
+        .cloned()
+        .ok_or_else(|| setting("enrich.api", format!("no connection `[api.{}]`", e.api)))?;
+    let profile = Profile::by_name(&w.adapter)
+        .filter(|p| !p.lookups.is_empty())
+        .ok_or_else(|| setting("enrich", format!("the `{}` adapter has no lookups", w.adapter)))?;
+    let concurrency = api.max_concurrent() * 2;
+    Ok(Some(Arc::new(Enricher {
+        api,
+        profile,
+        not_found_for: crate::config::duration(&e.not_found_for).map_err(|m| setting("enrich.not_found_for", m))?,
+        retry_every: crate::config::duration(&e.retry_every).map_err(|m| setting("enrich.retry_every", m))?,
+        concurrency,
+    })))
+}
+
+/// The prefix of the parking reference of a record whose document the API did not find yet.
+pub const PENDING_PREFIX: &str = "enrich:";
+
+/// One worker's enrichment: its profile's lookups over one API connection.
+pub struct Enricher {
+    pub api: Arc<ApiClient>,
+    pub profile: &'static Profile,
+    /// A record whose document is still not found this long after it was written is dead-lettered.
+    pub not_found_for: Duration,
+    /// How often parked records wait for their document before they are tried again.
+    pub retry_every: Duration,
+    /// Records of a batch enriched at once (the connection's `max_concurrent`, twice over so
+    /// that a cache hit never waits behind a call).
+    pub concurrency: usize,
+}
+
+/// What enriching one record gave.
+#[derive(Debug, Default)]
+pub struct Enrichment {
+    /// The event with the looked-up fields merged in; `None` when nothing was added.
+    pub payload: Option<Vec<u8>>,
+    /// Document links to add to the cross-reference with the record's outputs.
+    pub learned: Vec<XrefEntry>,
+    /// Why the record cannot be completed now (its class says what happens to it).
+    pub failure: Option<Failure>,
+}
+
+impl Enricher {
+    /// Completes `raw` where its profile's lookups apply. A record that is not a readable event
+    /// of the profile is left as it is: the transform reports why.
+    pub async fn enrich(&self, raw: &RawRecord<'_>, table: &std::sync::RwLock<XrefTable>, now: i64) -> Enrichment {
+        let p = self.profile;
+        let Ok(event) = erp::parse(raw, p) else {
+            return Enrichment::default();
+        };
+        let Value::Object(mut data) = event.data.to_value() else {
+            return Enrichment::default();
+        };
+        let mut out = Enrichment::default();
+        let mut changed = false;
+        for lookup in p.lookups.iter().filter(|l| l.kinds.contains(&event.kind)) {
+            let Some(key) = text(&data, p.path(lookup.key)) else {
+                continue;
+            };
+            let reference = xref::document_reference(p.source_system, &event.instance, lookup.document, &key);
+            let missing: Vec<Field> = lookup
+                .fills()
+                .filter(|f| text_or_value(&data, p.path(*f)).is_none())
+                .collect();
+            if missing.is_empty() {
+                // A fat event (or a data event) carries its links: learn them without a call.
+                self.learn(&data, lookup, &event.instance, &key, table, &mut out.learned);
+                continue;
+            }
+            if missing.iter().all(|f| lookup.links.contains(f)) && self.known_links(&mut data, &reference, table) {
+                changed = true;
+                continue;
+            }
+            let path = lookup.path.replace("{key}", &encode_key(&key));
+            match self.api.get_json(&path).await {
+                Ok(answer) => match entity(&answer, lookup.shape) {
+                    Some(entity) => {
+                        merge(&mut data, p, lookup, entity);
+                        changed = true;
+                        self.learn(&data, lookup, &event.instance, &key, table, &mut out.learned);
+                    }
+                    None if lookup.shape == Shape::ODataV4First && is_empty_collection(&answer) => {
+                        out.failure = Some(self.not_found(raw, lookup, &key, now));
+                        return out;
+                    }
+                    None => {
+                        out.failure = Some(Failure::business(
+                            "ENRICHMENT_UNEXPECTED",
+                            format!(
+                                "api `{}`: the answer to {path} has no entity where expected",
+                                self.api.name()
+                            ),
+                        ));
+                        return out;
+                    }
+                },
+                Err(e) => {
+                    out.failure = Some(match e {
+                        ApiError::NotFound { .. } => self.not_found(raw, lookup, &key, now),
+                        ApiError::Transient { .. } | ApiError::CircuitOpen { .. } => {
+                            Failure::transient("ENRICHMENT_UNAVAILABLE", e.to_string())
+                        }
+                        ApiError::Unauthorized { .. } => Failure::transient("API_UNAUTHORIZED", e.to_string()),
+                        ApiError::Refused { .. } => Failure::business("ENRICHMENT_REFUSED", e.to_string()),
+                    });
+                    return out;
+                }
+            }
+        }
+        if changed {
+            match erp::with_data(raw, data) {
+                Ok(bytes) => out.payload = Some(bytes),
+                Err(f) => out.failure = Some(f),
+            }
+        }
+        out
+    }
+
+    /// Not visible through the API yet: parked and tried again, until it is too old.
+    fn not_found(&self, raw: &RawRecord<'_>, lookup: &Lookup, key: &str, now: i64) -> Failure {
+        let written = raw.timestamp_ms.unwrap_or(now);
+        let api = self.api.name();
+        if now.saturating_sub(written) >= self.not_found_for.as_millis() as i64 {
+            return Failure::business(
+                "ENRICHMENT_NOT_FOUND",
+                format!(
+                    "api `{api}`: {} {key} still not found {} after the event",
+                    lookup.document,
+                    humantime::format_duration(self.not_found_for)
+                ),
+            );
+        }
+        let mut f = Failure::missing(
+            format!("{PENDING_PREFIX}{api}:{}:{key}", lookup.document),
+            format!(
+                "api `{api}`: {} {key} not found yet; tried again later",
+                lookup.document
+            ),
+        );
+        f.code = "ENRICHMENT_PENDING";
+        f
+    }
+
+    /// Fills the missing links from the cross-reference; false when it does not have them all.
+    fn known_links(
+        &self,
+        data: &mut Map<String, Value>,
+        reference: &str,
+        table: &std::sync::RwLock<XrefTable>,
+    ) -> bool {
+        let table = table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(XrefEntry::Document {
+            erp_order_id,
+            salesforce_order_id,
+            ..
+        }) = table.get(reference)
+        else {
+            return false;
+        };
+        let p = self.profile;
+        let links = [
+            (Field::ErpOrderId, erp_order_id),
+            (Field::SalesforceOrderId, salesforce_order_id),
+        ];
+        let wanted: Vec<_> = links
+            .iter()
+            .filter(|(f, _)| p.path(*f).is_some_and(|path| text_or_value(data, Some(path)).is_none()))
+            .collect();
+        if wanted.iter().any(|(_, v)| v.is_none()) {
+            return false;
+        }
+        for (f, v) in wanted {
+            if let (Some(path), Some(v)) = (p.path(*f), v) {
+                set(data, path, Value::String(v.clone()));
+            }
+        }
+        true
+    }
+
+    /// The document's links, once the event has them all, unless the cross-reference knows them.
+    fn learn(
+        &self,
+        data: &Map<String, Value>,
+        lookup: &Lookup,
+        instance: &str,
+        key: &str,
+        table: &std::sync::RwLock<XrefTable>,
+        learned: &mut Vec<XrefEntry>,
+    ) {
+        let p = self.profile;
+        let link = |f: Field| {
+            if lookup.links.contains(&f) {
+                text(data, p.path(f))
+            } else {
+                None
+            }
+        };
+        let entry = XrefEntry::Document {
+            system: p.source_system.to_string(),
+            instance: instance.to_string(),
+            document: lookup.document.to_string(),
+            id: key.to_string(),
+            erp_order_id: link(Field::ErpOrderId),
+            salesforce_order_id: link(Field::SalesforceOrderId),
+        };
+        let XrefEntry::Document {
+            erp_order_id,
+            salesforce_order_id,
+            ..
+        } = &entry
+        else {
+            return;
+        };
+        let found = usize::from(erp_order_id.is_some()) + usize::from(salesforce_order_id.is_some());
+        if found < lookup.links.len() {
+            return;
+        }
+        let table = table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if table.get(&entry.reference()) != Some(&entry) && !learned.contains(&entry) {
+            learned.push(entry);
+        }
+    }
+}
+
+/// The entity of an answer in the lookup's shape.
+fn entity(answer: &Value, shape: Shape) -> Option<&Map<String, Value>> {
+    match shape {
+        Shape::ODataV2Entity => answer.get("d")?.as_object(),
+        Shape::ODataV4First => answer.get("value")?.as_array()?.first()?.as_object(),
+    }
+}
+
+fn is_empty_collection(answer: &Value) -> bool {
+    answer
+        .get("value")
+        .and_then(Value::as_array)
+        .is_some_and(|rows| rows.is_empty())
+}
+
+/// Copies the answer's fields into the event where the event has none (what the event says
+/// wins over what the API says).
+fn merge(data: &mut Map<String, Value>, p: &Profile, lookup: &Lookup, entity: &Map<String, Value>) {
+    let entity = Value::Object(entity.clone());
+    for (from, to) in lookup.copy {
+        fill(data, p.path(*to), crate::adapters::json::get(&entity, from));
+    }
+    let Some(items) = &lookup.items else {
+        return;
+    };
+    let rows = crate::adapters::json::get(&entity, items.path)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (from, to) in items.first {
+        fill(
+            data,
+            p.path(*to),
+            rows.first().and_then(|r| crate::adapters::json::get(r, from)),
+        );
+    }
+    if items.fields.is_empty() {
+        return;
+    }
+    let lines: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let mut line = Map::new();
+            for (from, to) in items.fields {
+                if let Some(v) = crate::adapters::json::get(row, from).filter(|v| !is_blank(v)) {
+                    line.insert(p.line_path(*to).to_string(), v.clone());
+                }
+            }
+            Value::Object(line)
+        })
+        .collect();
+    fill(data, p.path(Field::Lines), Some(&Value::Array(lines)));
+}
+
+fn fill(data: &mut Map<String, Value>, path: Option<&str>, value: Option<&Value>) {
+    if let (Some(path), Some(v)) = (path, value.filter(|v| !is_blank(v)))
+        && text_or_value(data, Some(path)).is_none()
+    {
+        set(data, path, v.clone());
+    }
+}
+
+/// SAP sends unset fields as empty strings: they are no value.
+fn is_blank(v: &Value) -> bool {
+    v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())
+}
+
+fn text_or_value<'a>(data: &'a Map<String, Value>, path: Option<&str>) -> Option<&'a Value> {
+    let path = path?;
+    let (first, rest) = match path.split_once('.') {
+        Some((f, r)) => (f, Some(r)),
+        None => (path, None),
+    };
+    let v = data.get(first)?;
+    let v = match rest {
+        Some(r) => crate::adapters::json::get(v, r)?,
+        None => v,
+    };
+    (!is_blank(v)).then_some(v)
+}
+
+fn text(data: &Map<String, Value>, path: Option<&str>) -> Option<String> {
+    match text_or_value(data, path)? {
+        Value::String(s) => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn set(data: &mut Map<String, Value>, path: &str, value: Value) {
+    let mut parts = path.split('.').peekable();
+    let mut cur = data;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            cur.insert(part.to_string(), value);
+            return;
+        }
+        let next = cur.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        if !next.is_object() {
+            *next = Value::Object(Map::new());
+        }
+        let Value::Object(m) = next else {
+            return;
+        };
+        cur = m;
+    }
+}
+
+/// A document number inside an OData key literal (`'…'`) and a URL: quotes doubled, the rest
+/// percent-encoded.
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.replace('\'', "''").bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'\'' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::erp::lookups::SAP_S4;
+    use crate::adapters::erp::profile::SAP_S4 as SAP;
+    use serde_json::json;
+
+    #[test]
+    fn a_delivery_answer_fills_items_and_the_sales_order_without_overwriting_the_event() {
+        let mut data = json!({"OutboundDelivery": "80003121", "OverallGoodsMovementStatus": "C"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let answer = json!({"d": {
+            "DeliveryDocument": "80003121",
+            "OverallGoodsMovementStatus": "A",
+            "to_DeliveryDocumentItem": {"results": [
+                {"DeliveryDocumentItem": "000010", "ReferenceSDDocument": "4500017342",
+                 "ReferenceSDDocumentItem": "10", "Material": "TG11", "ActualDeliveryQuantity": "2.000",
+                 "DeliveryQuantityUnit": "PC"}
+            ]}
+        }});
+        let lookup = &SAP_S4[0];
+        merge(
+            &mut data,
+            &SAP,
+            lookup,
+            entity(&answer, lookup.shape).unwrap_or(&Map::new()),
+        );
+        assert_eq!(data["SalesOrder"], json!("4500017342"));
+        assert_eq!(
+            data["OverallGoodsMovementStatus"],
+            json!("C"),
+            "the event's own value wins"
+        );
+        assert_eq!(data["Items"][0]["Material"], json!("TG11"));
+        assert_eq!(data["Items"][0]["Quantity"], json!("2.000"));
+        assert_eq!(data["Items"][0]["Item"], json!("000010"));
+    }
+
+    #[test]
+    fn keys_are_quoted_and_encoded_for_odata() {
+        assert_eq!(encode_key("4500017342"), "4500017342");
+        assert_eq!(encode_key("O'Neil 1"), "O''Neil%201");
+    }
+
+    #[test]
+    fn blank_sap_values_are_no_values() {
+        let mut data = Map::new();
+        fill(&mut data, Some("PurchaseOrderByCustomer"), Some(&json!("")));
+        assert!(data.is_empty());
+        set(&mut data, "a.b", json!(1));
+        assert_eq!(text(&data, Some("a.b")).as_deref(), Some("1"));
+    }
+}
