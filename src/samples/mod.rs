@@ -5,6 +5,8 @@
 //! so a demo can run twice without its events being deduplicated. A `*.binary.json` sample is a
 //! binary-mode CloudEvent: `{"headers": {...}, "data": {...}}`. Must not: be used by workers.
 
+pub mod vendor_api;
+
 use std::path::Path;
 
 /// A record ready to publish.

@@ -1,0 +1,213 @@
+//! A local stand-in for the vendors' APIs (SAP OData v2, Dynamics 365 OData v4), for the demo,
+//! the integration tests and the benchmark: it answers with the documented response shapes and
+//! injects the faults the failure policy is tested against (latency, 429 with `Retry-After`,
+//! 503, 401, 404). The client under test is the real one (`api::ApiClient`).
+//!
+//! Owns: the documents it serves (by request path and query, as the client sends them), the
+//! scripted faults, and the count of calls per document. Must not: be used by a worker in a
+//! user's deployment: it binds to loopback and serves only what a test or the demo put in.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// An answer to give instead of the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// This status (with `Retry-After` seconds, if given) and an OData error body.
+    Status(u16, Option<u64>),
+}
+
+#[derive(Default)]
+struct Inner {
+    documents: HashMap<String, Value>,
+    /// Faults answered next, in order, whatever is asked.
+    script: VecDeque<Fault>,
+    /// Every request answered with this fault until cleared (an outage).
+    outage: Option<Fault>,
+    calls: HashMap<String, usize>,
+}
+
+/// The fixture's state, shared with the test or demo that fills it.
+#[derive(Clone, Default)]
+pub struct VendorApi {
+    inner: Arc<Mutex<Inner>>,
+    delay_ms: Arc<AtomicU64>,
+}
+
+/// The request path and query as one key, percent-decoded, so that the key a test writes
+/// (`API_SALES_ORDER_SRV/A_SalesOrder('4500017342')`) matches whatever the HTTP client encoded.
+fn key_of(path_and_query: &str) -> String {
+    percent_encoding::percent_decode_str(path_and_query.trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+impl VendorApi {
+    /// Serves on `127.0.0.1:port` (0: any free port) until the process ends; returns the address.
+    pub async fn serve(&self, port: u16) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new().fallback(answer).with_state(self.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "vendor API fixture stopped");
+            }
+        });
+        Ok(addr)
+    }
+
+    /// Serves `answer` at `path` (relative to the server root, query included).
+    pub fn put(&self, path: &str, answer: Value) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.documents.insert(key_of(path), answer);
+        }
+    }
+
+    /// The next requests get these faults, one each, in order.
+    pub fn script(&self, faults: &[Fault]) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.script.extend(faults.iter().copied());
+        }
+    }
+
+    /// Every request gets `fault` until `outage(None)`.
+    pub fn outage(&self, fault: Option<Fault>) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.outage = fault;
+        }
+    }
+
+    /// Every answer after this delay.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Requests for `path` answered so far (faults included).
+    pub fn calls(&self, path: &str) -> usize {
+        self.inner
+            .lock()
+            .map(|i| i.calls.get(&key_of(path)).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Requests answered so far, all paths.
+    pub fn total_calls(&self) -> usize {
+        self.inner.lock().map(|i| i.calls.values().sum()).unwrap_or(0)
+    }
+
+    /// An SAP sales order (`API_SALES_ORDER_SRV`, OData v2) with the Salesforce order id in
+    /// `PurchaseOrderByCustomer`.
+    pub fn sap_sales_order(&self, root: &str, order: &str, salesforce_order: &str) {
+        self.put(
+            &format!("{root}/API_SALES_ORDER_SRV/A_SalesOrder('{order}')"),
+            json!({"d": {
+                "__metadata": {"type": "API_SALES_ORDER_SRV.A_SalesOrderType"},
+                "SalesOrder": order,
+                "SalesOrderType": "OR",
+                "SalesOrganization": "1710",
+                "SoldToParty": "17100001",
+                "PurchaseOrderByCustomer": salesforce_order,
+                "RequestedDeliveryDate": "/Date(1795651200000)/",
+                "TransactionCurrency": "USD",
+                "TotalNetAmount": "12480.50",
+                "TotalCreditCheckStatus": "",
+            }}),
+        );
+    }
+
+    /// An SAP outbound delivery (`API_OUTBOUND_DELIVERY_SRV;v=0002`) of `order`, items expanded.
+    pub fn sap_delivery(&self, root: &str, delivery: &str, order: &str) {
+        self.put(
+            &format!(
+                "{root}/API_OUTBOUND_DELIVERY_SRV;v=0002/A_OutbDeliveryHeader('{delivery}')?$expand=to_DeliveryDocumentItem"
+            ),
+            json!({"d": {
+                "__metadata": {"type": "API_OUTBOUND_DELIVERY_SRV.A_OutbDeliveryHeaderType"},
+                "DeliveryDocument": delivery,
+                "OverallGoodsMovementStatus": "C",
+                "ShippingPoint": "1710",
+                "to_DeliveryDocumentItem": {"results": [
+                    {"DeliveryDocument": delivery, "DeliveryDocumentItem": "000010", "Material": "TG11",
+                     "ActualDeliveryQuantity": "10", "DeliveryQuantityUnit": "EA",
+                     "ReferenceSDDocument": order, "ReferenceSDDocumentItem": "10"},
+                    {"DeliveryDocument": delivery, "DeliveryDocumentItem": "000020", "Material": "SK12",
+                     "ActualDeliveryQuantity": "24", "DeliveryQuantityUnit": "EA",
+                     "ReferenceSDDocument": order, "ReferenceSDDocumentItem": "20"}
+                ]}
+            }}),
+        );
+    }
+
+    /// An SAP billing document (`API_BILLING_DOCUMENT_SRV`) of `order`, items expanded.
+    pub fn sap_billing_document(&self, root: &str, billing: &str, order: &str) {
+        self.put(
+            &format!("{root}/API_BILLING_DOCUMENT_SRV/A_BillingDocument('{billing}')?$expand=to_Item"),
+            json!({"d": {
+                "__metadata": {"type": "API_BILLING_DOCUMENT_SRV.A_BillingDocumentType"},
+                "BillingDocument": billing,
+                "BillingDocumentType": "F2",
+                "SoldToParty": "17100001",
+                "BillingDocumentDate": "/Date(1795651200000)/",
+                "TransactionCurrency": "USD",
+                "TotalNetAmount": "12480.50",
+                "TotalTaxAmount": "1060.84",
+                "CustomerPaymentTerms": "NT30",
+                "to_Item": {"results": [
+                    {"BillingDocument": billing, "BillingDocumentItem": "10", "Material": "TG11",
+                     "BillingQuantity": "10", "BillingQuantityUnit": "EA", "NetAmount": "12000.50",
+                     "BillingDocumentItemText": "Industrial pump TG-11", "SalesDocument": order},
+                    {"BillingDocument": billing, "BillingDocumentItem": "20", "Material": "SK12",
+                     "BillingQuantity": "24", "BillingQuantityUnit": "EA", "NetAmount": "480.00",
+                     "SalesDocument": order}
+                ]}
+            }}),
+        );
+    }
+}
+
+async fn answer(State(api): State<VendorApi>, uri: Uri, headers: HeaderMap) -> Response {
+    let key = key_of(uri.path_and_query().map(|p| p.as_str()).unwrap_or(""));
+    let delay = api.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let (fault, document) = match api.inner.lock() {
+        Ok(mut i) => {
+            *i.calls.entry(key.clone()).or_default() += 1;
+            let fault = i.script.pop_front().or(i.outage);
+            (fault, i.documents.get(&key).cloned())
+        }
+        Err(_) => (Some(Fault::Status(500, None)), None),
+    };
+    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return odata_error(StatusCode::UNAUTHORIZED, "no credentials", None);
+    }
+    if let Some(Fault::Status(code, retry_after)) = fault {
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return odata_error(status, "injected fault", retry_after);
+    }
+    match document {
+        Some(d) => axum::Json(d).into_response(),
+        None => odata_error(StatusCode::NOT_FOUND, "Resource not found for the segment", None),
+    }
+}
+
+/// The OData error body both SAP Gateway and Dynamics answer with.
+fn odata_error(status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
+    let body = json!({"error": {"code": status.as_u16().to_string(), "message": {"lang": "en", "value": message}}});
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(seconds) = retry_after
+        && let Ok(v) = seconds.to_string().parse()
+    {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    response
+}

@@ -1,0 +1,248 @@
+//! SAP S/4HANA notification events (the sales order event carries the order number and its
+//! organisation, the goods-issue event only the delivery number, the billing event the billing
+//! document) completed through the OData APIs of a local fixture server, end to end on the real
+//! broker: ACCEPTED → SHIPPED → INVOICED → PAID with the right Salesforce id, one call per
+//! document (the delivery and billing workers reach the order through the learned `document:`
+//! links, not through another call), nothing dead-lettered across an API outage, a document not
+//! visible yet parked and re-driven on the timer, one never found dead-lettered
+//! `ENRICHMENT_NOT_FOUND`.
+
+mod common;
+
+use std::time::Duration;
+
+use rdkafka::message::Message;
+use syncline::api::ApiConfig;
+use syncline::config::EnrichConfig;
+use syncline::runtime::dlq::header;
+use syncline::samples::vendor_api::{Fault, VendorApi};
+use syncline::schema::canonical::*;
+
+const RUN: &str = "0000e1a7";
+const ROOT: &str = "sap/opu/odata/sap";
+
+fn enrich(not_found_for: &str) -> EnrichConfig {
+    EnrichConfig {
+        api: "s4".into(),
+        not_found_for: not_found_for.into(),
+        retry_every: "1s".into(),
+    }
+}
+
+#[tokio::test]
+async fn thin_sap_events_reach_salesforce_through_the_odata_apis() {
+    let api = VendorApi::default();
+    let addr = api.serve(0).await.expect("fixture server");
+    let (order, delivery, billing, sf) = (
+        format!("5000{RUN}"),
+        format!("8000{RUN}"),
+        format!("9000{RUN}"),
+        format!("801Dn{RUN}A1"),
+    );
+    api.sap_sales_order(ROOT, &order, &sf);
+    api.sap_delivery(ROOT, &delivery, &order);
+    api.sap_billing_document(ROOT, &billing, &order);
+
+    let mut env = common::Scenario::new("thin", RUN).await;
+    let cfg: ApiConfig = toml::from_str(&format!(
+        r#"
+base_url = "http://{addr}/{ROOT}"
+auth = {{ kind = "basic", username = "SYNCLINE_COMM", password = "fixture" }}
+timeout = "2s"
+breaker_failures = 3
+breaker_open = "500ms"
+"#
+    ))
+    .expect("api config");
+    env.topology.api.insert("s4".into(), cfg);
+    for w in env.topology.workers.iter_mut() {
+        if w.adapter == "sap_s4"
+            && ["erp-order-status", "erp-delivery", "erp-billing"]
+                .iter()
+                .any(|n| w.name.starts_with(n))
+        {
+            w.enrich = Some(enrich("6s"));
+        }
+    }
+    let running = env
+        .start(&["erp-order-status", "erp-delivery", "erp-billing", "erp-payment"])
+        .await;
+    let status_of = |m: &rdkafka::message::OwnedMessage| m.key().map(|k| String::from_utf8_lossy(k).to_string());
+
+    // Created: the order number only; the Salesforce order comes from A_SalesOrder.
+    env.publish(
+        "erp.sales-order.events",
+        &order,
+        "erp/sap_s4/notification/salesorder.created.json",
+    )
+    .await;
+    let out = env.wait("o2c.order-status", 1).await;
+    let accepted: OrderStatus = env.decode(&out[0]).await;
+    assert_eq!(
+        (
+            accepted.order_id.as_str(),
+            accepted.status,
+            accepted.erp_order_id.as_deref()
+        ),
+        (sf.as_str(), OrderStatusCode::Accepted, Some(order.as_str()))
+    );
+    assert_eq!(status_of(&out[0]).as_deref(), Some(sf.as_str()));
+
+    // Goods issue: the delivery number only. Its items and sales order come from the delivery
+    // API; the Salesforce order from the link the order-status worker learned.
+    env.publish(
+        "erp.delivery.events",
+        &delivery,
+        "erp/sap_s4/notification/delivery.gi_status_changed.json",
+    )
+    .await;
+    let shipments = env.wait("o2c.shipment", 1).await;
+    let shipment: Shipment = env.decode(&shipments[0]).await;
+    assert_eq!(
+        (
+            shipment.order_id.as_str(),
+            shipment.erp_order_id.as_deref(),
+            shipment.lines.len()
+        ),
+        (sf.as_str(), Some(order.as_str()), 2)
+    );
+    assert_eq!(shipment.lines[0].erp_material_id, "TG11");
+    assert!(shipment.complete);
+
+    // Billing document: amounts, items and the sales order from the billing API.
+    env.publish(
+        "erp.billing.events",
+        &billing,
+        "erp/sap_s4/notification/billing.created.json",
+    )
+    .await;
+    let invoices = env.wait("o2c.invoice", 1).await;
+    let invoice: Invoice = env.decode(&invoices[0]).await;
+    assert_eq!(
+        (
+            invoice.order_id.as_str(),
+            invoice.gross_amount.to_string(),
+            invoice.lines.len()
+        ),
+        (sf.as_str(), "13541.34".to_string(), 2)
+    );
+
+    env.publish("erp.payment.events", &sf, "erp/generic/payment.posted.binary.json")
+        .await;
+    let statuses = env.wait("o2c.order-status", 4).await;
+    let mut seen = Vec::new();
+    for m in &statuses {
+        let s: OrderStatus = env.decode(m).await;
+        assert_eq!(s.order_id, sf);
+        seen.push(s.status);
+    }
+    assert_eq!(
+        seen,
+        [
+            OrderStatusCode::Accepted,
+            OrderStatusCode::Shipped,
+            OrderStatusCode::Invoiced,
+            OrderStatusCode::Paid
+        ]
+    );
+    // One call per document: the later workers found the sales order's link.
+    let so_path = format!("{ROOT}/API_SALES_ORDER_SRV/A_SalesOrder('{order}')");
+    assert_eq!(api.calls(&so_path), 1, "the sales order was read once");
+    assert_eq!(
+        api.total_calls(),
+        3,
+        "sales order, delivery, billing document: one call each"
+    );
+    let learned = common::read_all(&env.topology.defaults.xref_topic).await;
+    let keys: Vec<String> = learned
+        .iter()
+        .filter_map(|m| m.key().map(|k| String::from_utf8_lossy(k).to_string()))
+        .collect();
+    assert!(
+        keys.contains(&format!("document:sap_s4:erp-na:sales_order:{order}")),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&format!("document:sap_s4:erp-na:outbound_delivery:{delivery}")));
+
+    // An API outage (503 on every call): the batch waits, nothing is dead-lettered, and the
+    // order flows once the API is back.
+    let (order2, sf2) = (format!("5001{RUN}"), format!("801Dn{RUN}B2"));
+    api.sap_sales_order(ROOT, &order2, &sf2);
+    api.outage(Some(Fault::Status(503, None)));
+    publish_order(&env, &order2).await;
+    let unavailable = tokio::time::Instant::now() + Duration::from_secs(30);
+    while counted_requests(&running, "unavailable") + counted_requests(&running, "circuit_open") < 3 {
+        assert!(
+            tokio::time::Instant::now() < unavailable,
+            "the worker never met the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(common::read_all(&env.topic("o2c.order-status")).await.len(), 4);
+    api.outage(None);
+    assert!(orders(&env, 5).await.contains(&sf2));
+
+    // Not visible yet: parked, then re-driven on the timer once the API has it.
+    let (order3, sf3) = (format!("5002{RUN}"), format!("801Dn{RUN}C3"));
+    publish_order(&env, &order3).await;
+    let parked = env.wait("syncline.parked", 1).await;
+    assert_eq!(
+        common::header(&parked[0], header::PARK_REF),
+        Some(format!("enrich:s4:sales_order:{order3}").as_str())
+    );
+    api.sap_sales_order(ROOT, &order3, &sf3);
+    assert!(orders(&env, 6).await.contains(&sf3));
+
+    // Never visible: dead-lettered once older than `not_found_for`, with its reason.
+    let order4 = format!("5003{RUN}");
+    publish_order(&env, &order4).await;
+    let dead = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            let d = common::read_all(&env.topic("syncline.dlq")).await;
+            if !d.is_empty() {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await
+    .expect("the order never found is dead-lettered");
+    assert_eq!(dead.len(), 1, "only the order never found");
+    assert_eq!(
+        common::header(&dead[0], header::ERROR_CODE),
+        Some("ENRICHMENT_NOT_FOUND")
+    );
+    running.stop().await;
+}
+
+/// The Salesforce orders of the first `n` order statuses (topic partitions interleave them).
+async fn orders(env: &common::Scenario, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in env.wait("o2c.order-status", n).await {
+        let s: OrderStatus = env.decode(&m).await;
+        out.push(s.order_id);
+    }
+    out
+}
+
+async fn publish_order(env: &common::Scenario, order: &str) {
+    let r = syncline::samples::load(
+        &common::repo_path("samples/erp/sap_s4/notification/salesorder.created.json"),
+        env.run,
+    )
+    .expect("sample");
+    let payload = String::from_utf8_lossy(&r.value)
+        .replace(&format!("5000{}", env.run), order)
+        .replace(&format!("{}0101", env.run), &format!("{}0101-{order}", env.run));
+    common::produce(
+        &env.producer,
+        &env.topic("erp.sales-order.events"),
+        order,
+        payload.as_bytes(),
+    )
+    .await;
+}
+
+fn counted_requests(running: &common::Running, outcome: &str) -> u64 {
+    running.metrics.api_requests.with_label_values(&["s4", outcome]).get()
+}
