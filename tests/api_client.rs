@@ -1,6 +1,6 @@
 //! The vendor API client against a local HTTP server that answers with the vendors' documented
 //! shapes (an OData v2 `{"d": ...}` body, an OAuth token response) and injects faults: slow
-//! answers, 429 with `Retry-After`, 503, 401, 404. Each failure comes out as the typed outcome
+//! answers, 429 with `Retry-After` (honoured: no call before it passed), 503, 401, 404. Each failure comes out as the typed outcome
 //! the runtime acts on; tokens are fetched once and refreshed on 401; answers are cached; the
 //! connection's concurrency limit holds; a failing API trips the circuit breaker; Salesforce's
 //! `Sforce-Limit-Info` feeds the budget gauge.
@@ -189,14 +189,20 @@ async fn throttling_outages_and_timeouts_are_transient_and_not_found_is_not() {
     let (f, base) = serve().await;
     let (c, m) = client(&config(&base, false));
     f.script.lock().unwrap().extend([
-        Fault::Status(429, Some("7")),
+        Fault::Status(429, Some("1")),
         Fault::Status(503, None),
         Fault::Slow(Duration::from_secs(2)),
     ]);
     match c.get_json(ORDER).await.unwrap_err() {
-        ApiError::Transient { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(7))),
+        ApiError::Transient { retry_after, .. } => assert_eq!(retry_after, Some(Duration::from_secs(1))),
         e => panic!("429 must be transient: {e}"),
     }
+    // Retry-After is honoured: the connection is not called again before it has passed.
+    let calls = f.requests.load(Ordering::SeqCst);
+    let e = c.get_json(ORDER).await.unwrap_err();
+    assert!(matches!(e, ApiError::CircuitOpen { .. }) && e.is_transient(), "{e}");
+    assert_eq!(f.requests.load(Ordering::SeqCst), calls, "no call within Retry-After");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let e = c.get_json(ORDER).await.unwrap_err();
     assert!(e.is_transient(), "503: {e}");
     let e = c.get_json(ORDER).await.unwrap_err();

@@ -44,6 +44,11 @@ pub struct Lookup {
     pub key: Field,
     pub path: &'static str,
     pub shape: Shape,
+    /// The fields whose absence calls for the lookup (a fat event has them and needs no call);
+    /// the other fields it fills are filled only when the call is made anyway. A lookup that
+    /// only links the document to its sales order is not needed once the event names its
+    /// Salesforce order.
+    pub requires: &'static [Field],
     /// Answer field (dotted path in the entity) → profile field it fills.
     pub copy: &'static [(&'static str, Field)],
     pub items: Option<Items>,
@@ -94,6 +99,7 @@ pub static SAP_S4: &[Lookup] = &[
         key: Field::DeliveryId,
         path: "API_OUTBOUND_DELIVERY_SRV;v=0002/A_OutbDeliveryHeader('{key}')?$expand=to_DeliveryDocumentItem",
         shape: Shape::ODataV2Entity,
+        requires: &[Field::ErpOrderId, Field::Lines],
         copy: &[("OverallGoodsMovementStatus", Field::Complete)],
         items: Some(Items {
             path: "to_DeliveryDocumentItem.results",
@@ -114,6 +120,7 @@ pub static SAP_S4: &[Lookup] = &[
         key: Field::InvoiceId,
         path: "API_BILLING_DOCUMENT_SRV/A_BillingDocument('{key}')?$expand=to_Item",
         shape: Shape::ODataV2Entity,
+        requires: &[Field::ErpOrderId, Field::NetAmount, Field::Currency, Field::Lines],
         copy: &[
             ("TotalNetAmount", Field::NetAmount),
             ("TotalTaxAmount", Field::TaxAmount),
@@ -144,6 +151,7 @@ pub static SAP_S4: &[Lookup] = &[
         key: Field::InvoiceId,
         path: "API_BILLING_DOCUMENT_SRV/A_BillingDocument('{key}')?$expand=to_Item",
         shape: Shape::ODataV2Entity,
+        requires: &[Field::ErpOrderId],
         copy: &[],
         items: Some(Items {
             path: "to_Item.results",
@@ -158,6 +166,7 @@ pub static SAP_S4: &[Lookup] = &[
         key: Field::ErpOrderId,
         path: "API_SALES_ORDER_SRV/A_SalesOrder('{key}')",
         shape: Shape::ODataV2Entity,
+        requires: &[Field::SalesforceOrderId],
         copy: &[
             ("PurchaseOrderByCustomer", Field::SalesforceOrderId),
             ("RequestedDeliveryDate", Field::ExpectedDeliveryDate),
@@ -172,6 +181,7 @@ pub static SAP_S4: &[Lookup] = &[
         key: Field::ErpOrderId,
         path: "API_SALES_ORDER_SRV/A_SalesOrder('{key}')",
         shape: Shape::ODataV2Entity,
+        requires: &[Field::SalesforceOrderId],
         copy: &[("PurchaseOrderByCustomer", Field::SalesforceOrderId)],
         items: None,
         links: &[Field::SalesforceOrderId],
@@ -187,6 +197,7 @@ pub static D365_FO: &[Lookup] = &[Lookup {
     key: Field::ErpOrderId,
     path: "data/SalesOrderHeadersV2?$filter=SalesOrderNumber%20eq%20'{key}'&cross-company=true",
     shape: Shape::ODataV4First,
+    requires: &[Field::SalesforceOrderId],
     copy: &[("CustomersOrderReference", Field::SalesforceOrderId)],
     items: None,
     links: &[Field::SalesforceOrderId],

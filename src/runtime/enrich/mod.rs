@@ -116,11 +116,14 @@ impl Enricher {
                 continue;
             };
             let reference = xref::document_reference(p.source_system, &event.instance, lookup.document, &key);
-            let missing: Vec<Field> = lookup
-                .fills()
-                .filter(|f| text_or_value(&data, p.path(*f)).is_none())
-                .collect();
-            if missing.is_empty() {
+            let absent = |data: &Map<String, Value>, f: Field| text_or_value(data, p.path(f)).is_none();
+            // Only a missing required field calls; a missing sales order does not once the
+            // event names its Salesforce order (the sales order is only a way to it).
+            let missing: Vec<Field> = lookup.requires.iter().copied().filter(|f| absent(&data, *f)).collect();
+            let only_the_way_to_the_order = missing.iter().all(|f| *f == Field::ErpOrderId);
+            let order_known = !absent(&data, Field::SalesforceOrderId);
+            let needed = !missing.is_empty() && (!only_the_way_to_the_order || !order_known);
+            if !needed {
                 // A fat event (or a data event) carries its links: learn them without a call.
                 self.learn(&data, lookup, &event.instance, &key, table, &mut out.learned);
                 continue;
