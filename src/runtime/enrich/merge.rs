@@ -29,17 +29,15 @@ pub(super) fn is_empty_collection(answer: &Value) -> bool {
 /// Copies the answer's fields into the event where the event has none (what the event says
 /// wins over what the API says).
 pub(super) fn merge(data: &mut Map<String, Value>, p: &Profile, lookup: &Lookup, entity: &Map<String, Value>) {
-    let entity = Value::Object(entity.clone());
     for (from, to) in lookup.copy {
-        fill(data, p.path(*to), json::get(&entity, from));
+        fill(data, p.path(*to), at(entity, from));
     }
     let Some(items) = &lookup.items else {
         return;
     };
-    let rows = json::get(&entity, items.path)
+    let rows: &[Value] = at(entity, items.path)
         .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+        .map_or(&[], Vec::as_slice);
     for (from, to) in items.first {
         fill(data, p.path(*to), rows.first().and_then(|r| json::get(r, from)));
     }
@@ -61,6 +59,14 @@ pub(super) fn merge(data: &mut Map<String, Value>, p: &Profile, lookup: &Lookup,
     fill(data, p.path(Field::Lines), Some(&Value::Array(lines)));
 }
 
+/// The value at a dotted path of an object (`json::get` for a map).
+fn at<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    match path.split_once('.') {
+        Some((first, rest)) => json::get(map.get(first)?, rest),
+        None => map.get(path).filter(|v| !v.is_null()),
+    }
+}
+
 pub(super) fn fill(data: &mut Map<String, Value>, path: Option<&str>, value: Option<&Value>) {
     if let (Some(path), Some(v)) = (path, value.filter(|v| !is_blank(v)))
         && text_or_value(data, Some(path)).is_none()
@@ -75,17 +81,7 @@ pub(super) fn is_blank(v: &Value) -> bool {
 }
 
 pub(super) fn text_or_value<'a>(data: &'a Map<String, Value>, path: Option<&str>) -> Option<&'a Value> {
-    let path = path?;
-    let (first, rest) = match path.split_once('.') {
-        Some((f, r)) => (f, Some(r)),
-        None => (path, None),
-    };
-    let v = data.get(first)?;
-    let v = match rest {
-        Some(r) => json::get(v, r)?,
-        None => v,
-    };
-    (!is_blank(v)).then_some(v)
+    at(data, path?).filter(|v| !is_blank(v))
 }
 
 pub(super) fn text(data: &Map<String, Value>, path: Option<&str>) -> Option<String> {
@@ -115,17 +111,19 @@ pub(super) fn set(data: &mut Map<String, Value>, path: &str, value: Value) {
     }
 }
 
+/// What a key keeps as it is in a URL: the unreserved characters, and the quote (doubled
+/// inside an OData string literal, not encoded).
+const KEY_KEEPS: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'\'');
+
 /// A document number inside an OData key literal (`'…'`) and a URL: quotes doubled, the rest
 /// percent-encoded.
 pub(super) fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.replace('\'', "''").bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'\'' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(&key.replace('\'', "''"), KEY_KEEPS).to_string()
 }
 
 #[cfg(test)]

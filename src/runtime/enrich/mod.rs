@@ -72,7 +72,13 @@ pub fn for_worker(w: &crate::config::WorkerConfig, apis: &Apis) -> Result<Option
 }
 
 /// The prefix of the parking reference of a record whose document the API did not find yet.
-pub const PENDING_PREFIX: &str = "enrich:";
+const PENDING_PREFIX: &str = "enrich:";
+
+/// Whether a parking reference is a document the API did not find yet (re-driven on the
+/// timer, not by an arrival on the cross-reference).
+pub fn is_pending(reference: &str) -> bool {
+    reference.starts_with(PENDING_PREFIX)
+}
 
 /// One worker's enrichment: its profile's lookups over one API connection.
 pub struct Enricher {
@@ -249,33 +255,19 @@ impl Enricher {
         learned: &mut Vec<XrefEntry>,
     ) {
         let p = self.profile;
-        let link = |f: Field| {
-            if lookup.links.contains(&f) {
-                text(data, p.path(f))
-            } else {
-                None
-            }
-        };
+        let link = |f: Field| text(data, p.path(f)).filter(|_| lookup.links.contains(&f));
+        let (erp_order_id, salesforce_order_id) = (link(Field::ErpOrderId), link(Field::SalesforceOrderId));
+        if usize::from(erp_order_id.is_some()) + usize::from(salesforce_order_id.is_some()) < lookup.links.len() {
+            return;
+        }
         let entry = XrefEntry::Document {
             system: p.source_system.to_string(),
             instance: instance.to_string(),
             document: lookup.document.to_string(),
             id: key.to_string(),
-            erp_order_id: link(Field::ErpOrderId),
-            salesforce_order_id: link(Field::SalesforceOrderId),
-        };
-        let XrefEntry::Document {
             erp_order_id,
             salesforce_order_id,
-            ..
-        } = &entry
-        else {
-            return;
         };
-        let found = usize::from(erp_order_id.is_some()) + usize::from(salesforce_order_id.is_some());
-        if found < lookup.links.len() {
-            return;
-        }
         let table = table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         if table.get(&entry.reference()) != Some(&entry) && !learned.contains(&entry) {
             learned.push(entry);

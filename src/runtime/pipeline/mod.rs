@@ -351,7 +351,7 @@ impl Pipeline {
             // document the API did not find is asked for again on the re-drive timer only).
             Some(p)
                 if !matches!(&p.applied, Err(f) if f.class == ErrorClass::MissingMasterData
-                    && !f.missing_ref.as_deref().is_some_and(|r| r.starts_with(super::enrich::PENDING_PREFIX))) =>
+                    && !f.missing_ref.as_deref().is_some_and(super::enrich::is_pending)) =>
             {
                 (p.applied, p.fingerprint, p.encoded, p.gates, p.learned)
             }

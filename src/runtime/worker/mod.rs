@@ -195,20 +195,15 @@ impl Worker {
             .map(|(_, p)| p + 1)
             .max()
             .unwrap_or(1);
-        let ttl = pipeline::Settings::resolve(t, w)
-            .map(|s| s.dedupe_ttl)
-            .map_err(|source| WorkerError::Setup {
-                worker: w.name.clone(),
-                source,
-            })?;
-        state::ensure_changelogs(&t.kafka, &w.name, &pipeline::stores(ttl), widest)
-            .await
-            .map_err(kafka_err)?;
-        let arrivals = shared.xref.arrivals.subscribe();
         let setup = |source| WorkerError::Setup {
             worker: w.name.clone(),
             source,
         };
+        let ttl = pipeline::Settings::resolve(t, w).map(|s| s.dedupe_ttl).map_err(setup)?;
+        state::ensure_changelogs(&t.kafka, &w.name, &pipeline::stores(ttl), widest)
+            .await
+            .map_err(kafka_err)?;
+        let arrivals = shared.xref.arrivals.subscribe();
         let sources = pipeline::Sources {
             xref: shared.xref.clone(),
             enricher: super::enrich::for_worker(w, &shared.apis).map_err(setup)?,

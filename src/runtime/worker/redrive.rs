@@ -48,7 +48,7 @@ impl Worker {
             .into_iter()
             .filter(|r| match held_key(r) {
                 Some(key) => self.p.held.get(&key).is_none(),
-                None if r.starts_with(crate::runtime::enrich::PENDING_PREFIX) => timer,
+                None if crate::runtime::enrich::is_pending(r) => timer,
                 None => crate::xref::XrefLookup::get(&*table, r).is_some(),
             })
             .collect()
