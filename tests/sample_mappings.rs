@@ -28,7 +28,7 @@ fn xref(with_late_account: bool) -> XrefTable {
 fn run(worker: &str, sample: &str, table: &XrefTable) -> Result<Transformed, Failure> {
     let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
     let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
-    let transform = transforms::build(&w.name, &w.transform, &w.adapter).unwrap();
+    let transform = transforms::build(w).unwrap();
     let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
     let raw = RawRecord {
         topic: &w.inputs[0],
@@ -258,24 +258,35 @@ fn generic_binary_payment_and_d365_bare_events() {
     };
     assert_eq!(s.status, OrderStatusCode::Paid);
 
-    let t = run("erp-eu-d365", "erp/d365_fo/salesorder.confirmed.json", &x).unwrap();
-    let CanonicalRecord::OrderStatus(s) = only(&t, "order_status") else {
-        panic!()
-    };
-    assert_eq!(
-        (s.status, s.erp_instance.as_str()),
-        (OrderStatusCode::Accepted, "erp-eu")
-    );
-    assert_eq!(s.status_at, 1_795_690_800_000, "EventTime /Date(ms)/");
-    assert_eq!(s.expected_delivery_date, Some(20_792));
-    let t = run("erp-eu-d365", "erp/d365_fo/invoice.posted.json", &x).unwrap();
+    // The documented SalesInvoicePostedBusinessEvent carries accounting-currency amounts and
+    // no currency or Salesforce reference: without the SalesInvoiceHeadersV2 lookup it cannot
+    // become an invoice.
+    let err = run("erp-eu-d365", "erp/d365_fo/invoice.posted.json", &x).unwrap_err();
+    assert_eq!(err.code, "MISSING_ORDER_REFERENCE", "{err:?}");
+    let t = run_edited("erp-eu-d365", "erp/d365_fo/invoice.posted.json", &x, |v| {
+        for (k, value) in [
+            ("CurrencyCode", serde_json::json!("EUR")),
+            ("TotalInvoiceAmount", serde_json::json!(1309.00)),
+            ("TotalTaxAmount", serde_json::json!(209.00)),
+            ("CustomersOrderReference", serde_json::json!(format!("801Dn{RUN}B2"))),
+        ] {
+            v[k] = value;
+        }
+    })
+    .unwrap();
     let CanonicalRecord::Invoice(i) = only(&t, "invoice") else {
         panic!()
     };
     assert_eq!(
-        (i.currency.as_str(), i.gross_amount.to_string()),
-        ("EUR", dec("1309.00"))
+        (
+            i.currency.as_str(),
+            i.net_amount.to_string(),
+            i.gross_amount.to_string(),
+            i.erp_instance.as_str()
+        ),
+        ("EUR", dec("1100.00"), dec("1309.00"), "DEMF")
     );
+    assert_eq!((i.invoice_date, i.due_date), (20_783, Some(20_813)), "/Date(ms)/ dates");
     assert_eq!(i.salesforce_account_id, Some(format!("001Dn000LATE{RUN}")));
     assert_eq!(only(&t, "order_status"), &t.outputs[1].record);
 }
@@ -297,7 +308,7 @@ fn run_edited(
 ) -> Result<Transformed, Failure> {
     let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
     let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
-    let transform = transforms::build(&w.name, &w.transform, &w.adapter).unwrap();
+    let transform = transforms::build(w).unwrap();
     let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
     let mut value: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
     edit(&mut value);

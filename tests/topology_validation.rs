@@ -36,6 +36,11 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
         .replacen("listen = \"127.0.0.1:9464\"", "listen = \"localhost\"", 1)
         .replacen("route_by = \"legal_entity\"", "route_by = \"colour\"", 1)
         .replacen(
+            "adapter = \"d365_fo\"\ntransform = \"erp_events\"\n",
+            "adapter = \"d365_fo\"\ntransform = \"erp_events\"\n[worker.event_types]\n\"ContosoOrderConfirmedBusinessEvent\" = \"confirmed\"\n",
+            1,
+        )
+        .replacen(
             "\"client.id\" = \"syncline\"",
             "\"client.id\" = \"syncline\"\n\"sasl.password\" = \"${SYNCLINE_TEST_UNSET_SECRET}\"",
             1,
@@ -55,10 +60,11 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
         "metrics.listen: `localhost` is not an address",
         "worker[0].output[0].route_by: cannot route by `colour`",
         "kafka.properties.sasl.password: environment variable `SYNCLINE_TEST_UNSET_SECRET` is not set",
+        "worker[5].event_types.\"ContosoOrderConfirmedBusinessEvent\": `confirmed` is not an event kind; valid: order_created, order_accepted,",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
-    assert!(text.contains("8 problem(s)"), "{text}");
+    assert!(text.contains("9 problem(s)"), "{text}");
 }
 
 #[test]

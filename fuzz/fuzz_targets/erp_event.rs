@@ -3,6 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use syncline::adapters::RawRecord;
+use syncline::adapters::erp::Catalog;
 use syncline::adapters::erp::profile::PROFILES;
 use syncline::transforms::erp::{ErpFlows, Flow};
 use syncline::transforms::{Context, Transform};
@@ -26,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     for profile in PROFILES {
         for h in [&headers[..], &[][..]] {
             let raw = RawRecord { topic: "erp", partition: 0, offset: 0, key: None, payload: Some(payload), headers: h, timestamp_ms: None };
-            let _ = ErpFlows { profile, flows: Flow::ALL_FLOWS }.apply(&raw, &ctx);
+            let _ = ErpFlows { catalog: Catalog::of(profile), flows: Flow::ALL_FLOWS }.apply(&raw, &ctx);
         }
     }
 });

@@ -7,7 +7,11 @@
 //! events), and prints what came out: decoded canonical records per topic, dead letters, parked
 //! and re-driven records, and the key counters.
 //!
-//! Why one file of ~460 lines: the demo's script (the steps, their samples and what each prints)
+//! The ERP events of the order-to-cash story are the vendors' thin ones (SAP notifications, the
+//! Dynamics 365 invoice business event): the demo serves their APIs from the local fixture
+//! (`samples::vendor_api`) and completes them through it.
+//!
+//! Why one file of ~520 lines: the demo's script (the steps, their samples and what each prints)
 //! is data a reader wants in one place; the code around it is small.
 
 use std::collections::BTreeMap;
@@ -18,10 +22,12 @@ use std::time::Duration;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::api::ApiConfig;
 use crate::app::{Options, Process};
-use crate::config::Topology;
+use crate::config::{EnrichConfig, Topology};
 use crate::kafka::clients::{self, Offsets};
 use crate::runtime::dlq::header;
+use crate::samples::vendor_api::{D365Invoice, VendorApi};
 use crate::schema::registry::{self, RegistryClient};
 use crate::schema::{Catalog, Codec, render};
 use crate::telemetry::Metrics;
@@ -49,10 +55,10 @@ const STEPS: &[Step] = &[
         wait_for: Some(("erp.na.sales-order.requests", 1)),
     },
     Step {
-        say: "SAP S/4HANA: sales order created for A1",
+        say: "SAP S/4HANA: sales order created for A1 (notification: the order number only; the Salesforce order from API_SALES_ORDER_SRV)",
         topic: "erp.sales-order.events",
         key: "5000{{RUN}}",
-        sample: "erp/sap_s4/salesorder.created.json",
+        sample: "erp/sap_s4/notification/salesorder.created.json",
         wait_for: Some(("o2c.order-status", 1)),
     },
     Step {
@@ -63,17 +69,17 @@ const STEPS: &[Step] = &[
         wait_for: None,
     },
     Step {
-        say: "SAP S/4HANA: goods issued for A1",
+        say: "SAP S/4HANA: goods issued for A1 (the delivery number only; items and sales order from API_OUTBOUND_DELIVERY_SRV, the Salesforce order from the learned link)",
         topic: "erp.delivery.events",
         key: "8000{{RUN}}",
-        sample: "erp/sap_s4/delivery.goods_issued.json",
+        sample: "erp/sap_s4/notification/delivery.gi_status_changed.json",
         wait_for: Some(("o2c.order-status", 2)),
     },
     Step {
-        say: "SAP S/4HANA: invoice posted for A1",
+        say: "SAP S/4HANA: billing document created for A1 (amounts and items from API_BILLING_DOCUMENT_SRV)",
         topic: "erp.billing.events",
         key: "9000{{RUN}}",
-        sample: "erp/sap_s4/billing.created.json",
+        sample: "erp/sap_s4/notification/billing.created.json",
         wait_for: Some(("o2c.order-status", 3)),
     },
     Step {
@@ -114,22 +120,63 @@ const STEPS: &[Step] = &[
 ];
 
 /// After the re-drive: the EU ERP (Dynamics 365 F&O, business events on one topic) takes B2 on.
-const EU_STEPS: &[Step] = &[
-    Step {
-        say: "Dynamics 365 F&O: sales order confirmed for B2 (plain business event, /Date(ms)/ time)",
-        topic: "erp.eu.d365.events",
-        key: "SO-{{RUN}}",
-        sample: "erp/d365_fo/salesorder.confirmed.json",
-        wait_for: Some(("o2c.order-status", 5)),
-    },
-    Step {
-        say: "Dynamics 365 F&O: B2 invoiced",
-        topic: "erp.eu.d365.events",
-        key: "SO-{{RUN}}",
-        sample: "erp/d365_fo/invoice.posted.json",
-        wait_for: Some(("o2c.invoice", 2)),
-    },
-];
+const EU_STEPS: &[Step] = &[Step {
+    say: "Dynamics 365 F&O: SalesInvoicePostedBusinessEvent for B2 (accounting-currency amounts, /Date(ms)/ times; currency, totals and the Salesforce order from SalesInvoiceHeadersV2)",
+    topic: "erp.eu.d365.events",
+    key: "SO-{{RUN}}",
+    sample: "erp/d365_fo/invoice.posted.json",
+    wait_for: Some(("o2c.order-status", 5)),
+}];
+
+/// Where the fixture serves each vendor's API, under its own root.
+const SAP_ROOT: &str = "sap/opu/odata/sap";
+const D365_ROOT: &str = "d365";
+
+/// The vendors' APIs for the thin events of the story: the local fixture answers as SAP and
+/// Dynamics 365 document, and the workers that read thin events complete them through it.
+async fn vendor_apis(t: &Topology, run: &str) -> Result<(Topology, VendorApi), CliError> {
+    let api = VendorApi::default();
+    let addr = api
+        .serve(0)
+        .await
+        .map_err(|e| CliError::Failed(format!("vendor API fixture: {e}")))?;
+    let (order, sf_a1) = (format!("5000{run}"), format!("801Dn{run}A1"));
+    api.sap_sales_order(SAP_ROOT, &order, &sf_a1);
+    api.sap_delivery(SAP_ROOT, &format!("8000{run}"), &order);
+    api.sap_billing_document(SAP_ROOT, &format!("9000{run}"), &order);
+    api.d365_sales_invoice(
+        D365_ROOT,
+        &D365Invoice {
+            company: "DEMF",
+            invoice: &format!("CIV-{run}"),
+            order: &format!("SO-{run}"),
+            customer: &format!("DE-{run}"),
+            salesforce_order: &format!("801Dn{run}B2"),
+        },
+    );
+    let mut t = t.clone();
+    for (name, root) in [("s4", SAP_ROOT), ("d365", D365_ROOT)] {
+        let cfg: ApiConfig = toml::from_str(&format!(
+            "base_url = \"http://{addr}/{root}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_DEMO\", password = \"demo\" }}"
+        ))
+        .map_err(|e| CliError::Failed(format!("vendor API connection: {e}")))?;
+        t.api.insert(name.into(), cfg);
+    }
+    for w in t.workers.iter_mut() {
+        let api = match w.name.as_str() {
+            "erp-order-status" | "erp-delivery" | "erp-billing" => "s4",
+            "erp-eu-d365" => "d365",
+            _ => continue,
+        };
+        w.enrich = Some(EnrichConfig {
+            api: api.into(),
+            not_found_for: "1m".into(),
+            retry_every: "2s".into(),
+        });
+    }
+    println!("vendor APIs: SAP OData v2 and Dynamics 365 OData v4 fixture on {addr}");
+    Ok((t, api))
+}
 
 /// The other workflows: service and returns, subscriptions, field-service parts.
 const WORKFLOW_STEPS: &[Step] = &[
@@ -241,6 +288,8 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     let samples = schema_dir.parent().unwrap_or(Path::new(".")).join("samples");
     let run = format!("{:08x}", chrono::Utc::now().timestamp() as u32);
     println!("== set-up (run {run})");
+    let (with_apis, api) = vendor_apis(t, &run).await?;
+    let t = &with_apis;
     let created = clients::ensure_topics(&t.kafka, &clients::topology_topics(t, 3)).await?;
     println!("topics: {} created", created.len());
     let client = RegistryClient::new(&t.registry)?;
@@ -322,6 +371,11 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     let codec = Codec::new(registry::sr_settings(&t.registry)?);
     print_outputs(t, &catalog, &codec, &before).await?;
     print_counters(&metrics);
+    println!(
+        "{:<45} {} (one per document: later events of a document use the learned links)",
+        "vendor API calls (fixture)",
+        api.total_calls()
+    );
     if t.tracker.enabled {
         println!(
             "\n== timelines (business transaction tracker): orders with their returns, a subscription, a reservation"

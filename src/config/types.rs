@@ -276,6 +276,10 @@ pub struct WorkerConfig {
     /// Complete thin ERP events through a vendor API (`[worker.enrich]`).
     #[serde(default)]
     pub enrich: Option<EnrichConfig>,
+    /// ERP event ids the profile does not know, by the kind they are (`[worker.event_types]`,
+    /// e.g. the ids a Dynamics 365 business event catalog lists): `"<id>" = "order_accepted"`.
+    #[serde(default)]
+    pub event_types: std::collections::BTreeMap<String, String>,
 }
 
 /// How a worker completes thin events: the connection its profile's lookups call, and how long a

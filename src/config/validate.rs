@@ -243,6 +243,33 @@ impl Validator {
             if let Some(e) = &w.enrich {
                 self.enrich(t, &format!("{at}.enrich"), &w.adapter, e);
             }
+            self.event_types(&at, w);
+        }
+    }
+
+    fn event_types(&mut self, at: &str, w: &super::WorkerConfig) {
+        use crate::adapters::erp::{ErpEventKind, Profile};
+        if w.event_types.is_empty() {
+            return;
+        }
+        if Profile::by_name(&w.adapter).is_none() {
+            self.push(
+                format!("{at}.event_types"),
+                format!(
+                    "the `{}` adapter reads no ERP events; remove [worker.event_types]",
+                    w.adapter
+                ),
+            );
+            return;
+        }
+        for (id, kind) in &w.event_types {
+            if ErpEventKind::from_name(kind).is_none() {
+                let kinds: Vec<&str> = ErpEventKind::NAMES.iter().map(|(n, _)| *n).collect();
+                self.push(
+                    format!("{at}.event_types.\"{id}\""),
+                    format!("`{kind}` is not an event kind; valid: {}", kinds.join(", ")),
+                );
+            }
         }
     }
 

@@ -171,6 +171,47 @@ impl VendorApi {
             }}),
         );
     }
+
+    /// A Dynamics 365 posted sales invoice as the `SalesInvoiceHeadersV2` data entity answers a
+    /// filter on its number and legal entity (OData v4 collection), the Salesforce order in
+    /// `CustomersOrderReference`.
+    pub fn d365_sales_invoice(&self, root: &str, d: &D365Invoice<'_>) {
+        self.put(
+            &format!(
+                "{root}/data/SalesInvoiceHeadersV2?$filter=InvoiceNumber eq '{}' and dataAreaId eq '{}'&cross-company=true",
+                d.invoice, d.company
+            ),
+            json!({
+                "@odata.context": format!("https://d365.local/{root}/data/$metadata#SalesInvoiceHeadersV2"),
+                "value": [{
+                    "@odata.etag": "W/\"JzEsNTYzNzE0NDU3Nic=\"",
+                    "dataAreaId": d.company.to_lowercase(),
+                    "InvoiceNumber": d.invoice,
+                    "InvoiceDate": "2026-11-26T12:00:00Z",
+                    "LedgerVoucher": format!("ARI-{}", d.invoice),
+                    "SalesOrderNumber": d.order,
+                    "InvoiceCustomerAccountNumber": d.customer,
+                    "CustomersOrderReference": d.salesforce_order,
+                    "CurrencyCode": "EUR",
+                    "PaymentTermsName": "Net30",
+                    "DeliveryTermsCode": "FOB",
+                    "TotalDiscountAmount": 0,
+                    "TotalChargeAmount": 0,
+                    "TotalTaxAmount": 209.00,
+                    "TotalInvoiceAmount": 1309.00,
+                }]
+            }),
+        );
+    }
+}
+
+/// The numbers of one Dynamics 365 sales invoice the fixture serves.
+pub struct D365Invoice<'a> {
+    pub company: &'a str,
+    pub invoice: &'a str,
+    pub order: &'a str,
+    pub customer: &'a str,
+    pub salesforce_order: &'a str,
 }
 
 async fn answer(State(api): State<VendorApi>, uri: Uri, headers: HeaderMap) -> Response {
@@ -196,6 +237,8 @@ async fn answer(State(api): State<VendorApi>, uri: Uri, headers: HeaderMap) -> R
     }
     match document {
         Some(d) => axum::Json(d).into_response(),
+        // A filter that matches nothing is an empty collection, not an error (OData v4).
+        None if key.contains("$filter=") => axum::Json(json!({"value": []})).into_response(),
         None => odata_error(StatusCode::NOT_FOUND, "Resource not found for the segment", None),
     }
 }

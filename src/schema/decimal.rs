@@ -92,6 +92,13 @@ impl<const SCALE: u32> Dec<SCALE> {
         Self::new(sum)
     }
 
+    pub fn checked_sub(self, other: Self) -> Result<Self, DecimalError> {
+        let difference = self.0.checked_sub(other.0).ok_or_else(|| DecimalError::TooLarge {
+            value: format!("{} - {}", self.0, other.0),
+        })?;
+        Self::new(difference)
+    }
+
     /// Big-endian two's complement of the unscaled value, as Avro stores decimals.
     pub fn to_avro_bytes(&self) -> Vec<u8> {
         let unscaled = self.0.mantissa();

@@ -12,7 +12,7 @@
 
 use crate::adapters::RawRecord;
 use crate::adapters::erp::profile::Field;
-use crate::adapters::erp::{self, ErpEvent, ErpEventKind, Profile};
+use crate::adapters::erp::{self, Catalog, ErpEvent, ErpEventKind};
 use crate::failure::Failure;
 use crate::schema::canonical::*;
 
@@ -65,13 +65,13 @@ impl Flow {
 
 /// One ERP profile's events for some flows.
 pub struct ErpFlows {
-    pub profile: &'static Profile,
+    pub catalog: Catalog,
     pub flows: &'static [Flow],
 }
 
 impl Transform for ErpFlows {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure> {
-        let event = erp::parse(raw, self.profile)?;
+        let event = erp::parse(raw, &self.catalog)?;
         let candidates = Flow::candidates(event.kind);
         let Some(flow) = candidates.iter().copied().find(|f| self.flows.contains(f)) else {
             return Err(Failure::business(
@@ -88,7 +88,7 @@ impl Transform for ErpFlows {
             idempotency_key: &key,
             correlation_id: &correlation_id,
             causation_id: &event.event_id,
-            system: self.profile.source_system,
+            system: self.catalog.profile.source_system,
             instance: &event.instance,
             occurred_at: event.occurred_at,
         };

@@ -223,6 +223,8 @@ pub trait Transform: Send + Sync {
 pub enum BuildError {
     #[error("worker `{worker}`: transform `{transform}` is not available in this build")]
     NotAvailable { worker: String, transform: String },
+    #[error("worker `{worker}`: `{kind}` in [worker.event_types] is not an event kind")]
+    UnknownKind { worker: String, kind: String },
     #[error("worker `{worker}`: transform `{transform}` cannot read adapter `{adapter}`; it reads: {valid}")]
     WrongAdapter {
         worker: String,
@@ -232,8 +234,9 @@ pub enum BuildError {
     },
 }
 
-/// Builds the transform `transform` for worker `worker`, reading events of adapter `adapter`.
-pub fn build(worker: &str, transform: &str, adapter: &str) -> Result<Box<dyn Transform>, BuildError> {
+/// Builds worker `w`'s transform, reading events of its adapter.
+pub fn build(w: &crate::config::WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
+    let (worker, transform, adapter) = (w.name.as_str(), w.transform.as_str(), w.adapter.as_str());
     let spec = spec(transform).ok_or_else(|| BuildError::NotAvailable {
         worker: worker.to_string(),
         transform: transform.to_string(),
@@ -246,15 +249,17 @@ pub fn build(worker: &str, transform: &str, adapter: &str) -> Result<Box<dyn Tra
             valid: spec.adapters.join(", "),
         });
     }
-    let erp_profile = crate::adapters::erp::Profile::by_name(adapter);
     let erp = |flows: &'static [Flow]| -> Result<Box<dyn Transform>, BuildError> {
-        match erp_profile {
-            Some(profile) => Ok(Box::new(ErpFlows { profile, flows })),
-            None => Err(BuildError::NotAvailable {
+        let profile = crate::adapters::erp::Profile::by_name(adapter).ok_or_else(|| BuildError::NotAvailable {
+            worker: worker.to_string(),
+            transform: transform.to_string(),
+        })?;
+        let catalog =
+            crate::adapters::erp::Catalog::with(profile, &w.event_types).map_err(|kind| BuildError::UnknownKind {
                 worker: worker.to_string(),
-                transform: transform.to_string(),
-            }),
-        }
+                kind,
+            })?;
+        Ok(Box::new(ErpFlows { catalog, flows }))
     };
     match spec.name {
         "erp_order_events" => erp(&[Flow::Order]),

@@ -80,6 +80,7 @@ pub fn salesforce_order_id(event: &ErpEvent) -> Result<String, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::erp::Catalog;
     use crate::adapters::erp::profile::GENERIC;
     use crate::schema::canonical::CanonicalRecord;
     use crate::transforms::erp::{ErpFlows, Flow};
@@ -110,7 +111,7 @@ mod tests {
         let payload = br#"{"specversion":"1.0","id":"e-1","source":"/erp/erp-na","type":"io.syncline.erp.salesorder.credit_hold",
             "time":"2025-11-26T10:00:00Z","data":{"salesforce_order_id":"801A","erp_order_id":"5000012","hold_reason":"limit exceeded","expected_delivery_date":"2025-12-01"}}"#;
         let t = ErpFlows {
-            profile: &GENERIC,
+            catalog: Catalog::of(&GENERIC),
             flows: &[Flow::Order],
         }
         .apply(&raw(payload), &ctx(5))
@@ -141,7 +142,7 @@ mod tests {
     #[test]
     fn wrong_events_fail_with_codes() {
         let t = ErpFlows {
-            profile: &GENERIC,
+            catalog: Catalog::of(&GENERIC),
             flows: &[Flow::Order],
         };
         let unknown = br#"{"specversion":"1.0","id":"e","source":"/erp/x","type":"io.syncline.erp.salesorder.teleported","time":"2025-11-26T10:00:00Z","data":{}}"#;

@@ -93,13 +93,16 @@ pub(super) fn invoice(
 ) -> Result<Invoice, Failure> {
     let p = event.profile;
     let currency = known_currency(event)?;
-    let net = money(event, Field::NetAmount)?
-        .ok_or_else(|| Failure::poison("MISSING_FIELD", "the invoice has no net amount"))?;
     let tax = money(event, Field::TaxAmount)?.unwrap_or(Money::ZERO);
-    let sum = net
-        .checked_add(tax)
-        .map_err(|e| Failure::business("INVALID_AMOUNT", e.to_string()))?;
-    let gross = money(event, Field::GrossAmount)?.unwrap_or(sum);
+    let invalid = |e: crate::schema::decimal::DecimalError| Failure::business("INVALID_AMOUNT", e.to_string());
+    // Dynamics 365 states totals and tax, not the net amount.
+    let (net, gross) = match (money(event, Field::NetAmount)?, money(event, Field::GrossAmount)?) {
+        (Some(net), gross) => (net, gross),
+        (None, Some(gross)) => (gross.checked_sub(tax).map_err(invalid)?, Some(gross)),
+        (None, None) => return Err(Failure::poison("MISSING_FIELD", "the invoice has no net amount")),
+    };
+    let sum = net.checked_add(tax).map_err(invalid)?;
+    let gross = gross.unwrap_or(sum);
     if gross != sum {
         return Err(Failure::business(
             "AMOUNT_MISMATCH",

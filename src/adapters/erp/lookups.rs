@@ -8,8 +8,9 @@
 //! runtime's enricher does) or map to canonical records (transforms read the merged event as
 //! they read a fat one).
 //!
-//! Paths are relative to the connection's `base_url` (for SAP, `…/sap/opu/odata/sap`); `{key}`
-//! is the value of the lookup's key field, URL-encoded.
+//! Paths are relative to the connection's `base_url` (for SAP, `…/sap/opu/odata/sap`; for
+//! Dynamics 365, the environment's root, under which `data/` is); `{key}` is the value of the
+//! lookup's key field and `{instance}` the event's instance (a D365 legal entity), URL-encoded.
 
 use super::ErpEventKind::{self, *};
 use super::profile::{Field, LineField};
@@ -79,6 +80,21 @@ const ORDER_EVENTS: &[ErpEventKind] = &[
 ];
 const DELIVERY_EVENTS: &[ErpEventKind] = &[DeliveryCreated, GoodsIssued, Delivered];
 const BILLING_EVENTS: &[ErpEventKind] = &[InvoicePosted, CreditMemoPosted];
+/// Every event of an order's lifecycle.
+const ORDER_LIFECYCLE: &[ErpEventKind] = &[
+    OrderCreated,
+    OrderAccepted,
+    OrderRejected,
+    OrderCreditHold,
+    OrderCreditReleased,
+    OrderCancelled,
+    DeliveryCreated,
+    GoodsIssued,
+    Delivered,
+    InvoicePosted,
+    CreditMemoPosted,
+    PaymentPosted,
+];
 /// Everything after the order that reaches the order's lifecycle through its sales order.
 const AFTER_ORDER: &[ErpEventKind] = &[
     DeliveryCreated,
@@ -188,20 +204,43 @@ pub static SAP_S4: &[Lookup] = &[
     },
 ];
 
-/// Dynamics 365 F&O: `SalesInvoicePostedBusinessEvent` names the sales order (`SalesOrderId`)
-/// but not the Salesforce order; the `SalesOrderHeadersV2` data entity has the customer's
-/// order reference, where the Salesforce order id is kept.
-pub static D365_FO: &[Lookup] = &[Lookup {
-    document: "sales_order",
-    kinds: AFTER_ORDER,
-    key: Field::ErpOrderId,
-    path: "data/SalesOrderHeadersV2?$filter=SalesOrderNumber%20eq%20'{key}'&cross-company=true",
-    shape: Shape::ODataV4First,
-    requires: &[Field::SalesforceOrderId],
-    copy: &[("CustomersOrderReference", Field::SalesforceOrderId)],
-    items: None,
-    links: &[Field::SalesforceOrderId],
-}];
+/// Dynamics 365 F&O data entities (OData v4, `cross-company=true` with the legal entity in the
+/// filter). `SalesInvoicePostedBusinessEvent` carries accounting-currency amounts and no
+/// Salesforce reference: `SalesInvoiceHeadersV2` has the document's currency, totals, terms and
+/// the customer's order reference (where the Salesforce order id is kept). Any other event of an
+/// order reaches the Salesforce order through `SalesOrderHeadersV2`.
+pub static D365_FO: &[Lookup] = &[
+    Lookup {
+        document: "sales_invoice",
+        kinds: &[InvoicePosted],
+        key: Field::InvoiceId,
+        path: "data/SalesInvoiceHeadersV2?$filter=InvoiceNumber%20eq%20'{key}'%20and%20dataAreaId%20eq%20'{instance}'&cross-company=true",
+        shape: Shape::ODataV4First,
+        requires: &[Field::Currency, Field::GrossAmount],
+        copy: &[
+            ("CurrencyCode", Field::Currency),
+            ("TotalInvoiceAmount", Field::GrossAmount),
+            ("TotalTaxAmount", Field::TaxAmount),
+            ("PaymentTermsName", Field::PaymentTerms),
+            ("InvoiceCustomerAccountNumber", Field::ErpCustomerId),
+            ("SalesOrderNumber", Field::ErpOrderId),
+            ("CustomersOrderReference", Field::SalesforceOrderId),
+        ],
+        items: None,
+        links: &[Field::ErpOrderId, Field::SalesforceOrderId],
+    },
+    Lookup {
+        document: "sales_order",
+        kinds: ORDER_LIFECYCLE,
+        key: Field::ErpOrderId,
+        path: "data/SalesOrderHeadersV2?$filter=SalesOrderNumber%20eq%20'{key}'%20and%20dataAreaId%20eq%20'{instance}'&cross-company=true",
+        shape: Shape::ODataV4First,
+        requires: &[Field::SalesforceOrderId],
+        copy: &[("CustomersOrderReference", Field::SalesforceOrderId)],
+        items: None,
+        links: &[Field::SalesforceOrderId],
+    },
+];
 
 #[cfg(test)]
 mod tests {

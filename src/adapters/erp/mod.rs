@@ -15,7 +15,7 @@ use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::decimal::Dec;
 
-pub use profile::Profile;
+pub use profile::{Catalog, Profile};
 
 /// The business events syncline understands, whatever the ERP calls them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +44,36 @@ pub enum ErpEventKind {
     PartAllocated,
     PartBackOrdered,
     PartRejected,
+}
+
+impl ErpEventKind {
+    /// The names a topology uses for the kinds (`[worker.event_types]`).
+    pub const NAMES: [(&'static str, ErpEventKind); 20] = [
+        ("order_created", Self::OrderCreated),
+        ("order_accepted", Self::OrderAccepted),
+        ("order_rejected", Self::OrderRejected),
+        ("order_credit_hold", Self::OrderCreditHold),
+        ("order_credit_released", Self::OrderCreditReleased),
+        ("order_cancelled", Self::OrderCancelled),
+        ("delivery_created", Self::DeliveryCreated),
+        ("goods_issued", Self::GoodsIssued),
+        ("delivered", Self::Delivered),
+        ("invoice_posted", Self::InvoicePosted),
+        ("credit_memo_posted", Self::CreditMemoPosted),
+        ("payment_posted", Self::PaymentPosted),
+        ("dunning", Self::Dunning),
+        ("return_authorized", Self::ReturnAuthorized),
+        ("return_rejected", Self::ReturnRejected),
+        ("return_goods_received", Self::ReturnGoodsReceived),
+        ("billing_plan_created", Self::BillingPlanCreated),
+        ("part_allocated", Self::PartAllocated),
+        ("part_back_ordered", Self::PartBackOrdered),
+        ("part_rejected", Self::PartRejected),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    }
 }
 
 /// One ERP event, normalized enough to route and deduplicate.
@@ -134,8 +164,9 @@ impl ErpEvent<'_> {
     }
 }
 
-/// Reads one record as an event of `profile`.
-pub fn parse<'a>(raw: &RawRecord<'a>, profile: &'static Profile) -> Result<ErpEvent<'a>, Failure> {
+/// Reads one record as an event of `catalog`'s profile.
+pub fn parse<'a>(raw: &RawRecord<'a>, catalog: &Catalog) -> Result<ErpEvent<'a>, Failure> {
+    let profile = catalog.profile;
     let ce = match &profile.bare {
         Some(bare) if raw.header("ce_specversion").is_none() => {
             if cloudevents::is_structured(raw.payload) {
@@ -146,11 +177,11 @@ pub fn parse<'a>(raw: &RawRecord<'a>, profile: &'static Profile) -> Result<ErpEv
         }
         _ => cloudevents::parse(raw)?,
     };
-    let kind = profile.kind_of(&ce.event_type).ok_or_else(|| {
+    let kind = catalog.kind_of(&ce.event_type).ok_or_else(|| {
         Failure::business(
             "UNKNOWN_EVENT_TYPE",
             format!(
-                "`{}` is not an event type of the {} profile",
+                "`{}` is not an event type of the {} profile; name it in [worker.event_types] if the ERP publishes it",
                 ce.event_type, profile.name
             ),
         )

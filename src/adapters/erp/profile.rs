@@ -314,7 +314,17 @@ pub static SAP_S4: Profile = Profile {
     ],
 };
 
-/// Dynamics 365 Finance & Operations business events.
+/// Dynamics 365 Finance & Operations business events, by the names Microsoft documents. Only the
+/// ids whose contract Microsoft publishes are built in: `SalesInvoicePostedBusinessEvent` (the
+/// contract `InvoiceAccount, InvoiceId, SalesOrderId, InvoiceDate, InvoiceDueDate,
+/// InvoiceAmountInAccountingCurrency, InvoiceTaxAmount, LegalEntity`) and the free text invoice's
+/// `CustFreeTextInvoicePostedBusinessEvent`. A deployment names the other events it enables (its
+/// business event catalog lists their ids) in `[worker.event_types]`.
+///
+/// The event's amounts are in the legal entity's accounting currency (`InvoiceAmountMST`,
+/// `SumTaxMST`); the canonical invoice is in the document's currency, so its amounts, currency,
+/// terms and the customer's order reference (the Salesforce order) come from the
+/// `SalesInvoiceHeadersV2` data entity, whose field names are used here.
 pub static D365_FO: Profile = Profile {
     name: "d365_fo",
     source_system: "d365_fo",
@@ -323,57 +333,66 @@ pub static D365_FO: Profile = Profile {
         id: "EventId",
         event_type: "BusinessEventId",
         time: "EventTime",
-        source: "LegalEntity",
+        source: "BusinessEventLegalEntity",
     }),
-    lines: &[
-        (LineField::LineNumber, "LineNum"),
-        (LineField::OrderLine, "SalesLineNum"),
-        (LineField::Material, "ItemId"),
-        (LineField::Quantity, "Qty"),
-        (LineField::Unit, "SalesUnit"),
-        (LineField::NetAmount, "LineAmount"),
-        (LineField::Description, "Name"),
-        (LineField::ReasonCode, "ReturnReasonCodeId"),
-    ],
+    lines: &[],
     types: &[
-        ("SalesOrderCreatedBusinessEvent", OrderCreated),
-        ("SalesOrderConfirmedBusinessEvent", OrderAccepted),
-        ("SalesOrderRejectedBusinessEvent", OrderRejected),
-        ("SalesOrderCreditHoldBusinessEvent", OrderCreditHold),
-        ("SalesOrderCreditHoldReleasedBusinessEvent", OrderCreditReleased),
-        ("SalesOrderCancelledBusinessEvent", OrderCancelled),
-        ("SalesPackingSlipPostedBusinessEvent", GoodsIssued),
-        ("SalesOrderInvoicedBusinessEvent", InvoicePosted),
-        ("FreeTextInvoicePostedBusinessEvent", InvoicePosted),
-        ("SalesCreditNotePostedBusinessEvent", CreditMemoPosted),
-        ("CustomerPaymentPostedBusinessEvent", PaymentPosted),
-        ("CollectionLetterPostedBusinessEvent", Dunning),
+        ("SalesInvoicePostedBusinessEvent", InvoicePosted),
+        ("CustFreeTextInvoicePostedBusinessEvent", InvoicePosted),
     ],
     fields: &[
         (Field::EventTime, "EventTime"),
         (Field::Instance, "LegalEntity"),
-        (Field::SalesforceOrderId, "CustomerRequisition"),
+        (Field::SalesforceOrderId, "CustomersOrderReference"),
         (Field::ErpOrderId, "SalesOrderId"),
-        (Field::DeliveryId, "PackingSlipId"),
         (Field::InvoiceId, "InvoiceId"),
-        (Field::PaymentId, "PaymentJournalVoucher"),
-        (Field::Reason, "ReasonCode"),
-        (Field::HoldReason, "CreditHoldReason"),
-        (Field::ExpectedDeliveryDate, "ConfirmedShipDate"),
-        (Field::Carrier, "CarrierName"),
-        (Field::TrackingNumber, "TrackingNumber"),
         (Field::Currency, "CurrencyCode"),
-        (Field::NetAmount, "InvoiceAmountInAccountingCurrency"),
-        (Field::TaxAmount, "SalesTaxAmount"),
-        (Field::GrossAmount, "InvoiceAmount"),
-        (Field::AmountPaid, "AmountCur"),
-        (Field::AmountOpen, "RemainAmountCur"),
-        (Field::DueDate, "DueDate"),
+        (Field::TaxAmount, "TotalTaxAmount"),
+        (Field::GrossAmount, "TotalInvoiceAmount"),
+        (Field::DueDate, "InvoiceDueDate"),
         (Field::InvoiceDate, "InvoiceDate"),
         (Field::ErpCustomerId, "InvoiceAccount"),
         (Field::PaymentTerms, "PaymentTermsName"),
-        (Field::DunningLevel, "CollectionLetterCode"),
-        (Field::Complete, "IsFullyShipped"),
-        (Field::Lines, "Lines"),
     ],
 };
+
+/// A profile as one worker reads it: the vendor's built-in event ids, and those the deployment
+/// adds in `[worker.event_types]` for events the vendor publishes without a documented id
+/// (Dynamics 365's catalog depends on what is enabled and extended).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub profile: &'static Profile,
+    added: Vec<(String, ErpEventKind)>,
+}
+
+impl Catalog {
+    pub fn of(profile: &'static Profile) -> Self {
+        Catalog {
+            profile,
+            added: Vec::new(),
+        }
+    }
+
+    /// `profile` with `added` (event id → kind name, see [`ErpEventKind::from_name`]); the
+    /// first unknown kind name is the error.
+    pub fn with<'n>(
+        profile: &'static Profile,
+        added: impl IntoIterator<Item = (&'n String, &'n String)>,
+    ) -> Result<Self, String> {
+        let mut c = Catalog::of(profile);
+        for (id, kind) in added {
+            let k = ErpEventKind::from_name(kind).ok_or_else(|| kind.clone())?;
+            c.added.push((id.clone(), k));
+        }
+        Ok(c)
+    }
+
+    /// The deployment's names first: they may re-map a built-in id.
+    pub fn kind_of(&self, event_type: &str) -> Option<ErpEventKind> {
+        self.added
+            .iter()
+            .find(|(t, _)| t == event_type)
+            .map(|(_, k)| *k)
+            .or_else(|| self.profile.kind_of(event_type))
+    }
+}

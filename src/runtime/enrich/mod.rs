@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::adapters::RawRecord;
 use crate::adapters::erp::lookups::{Lookup, Shape};
 use crate::adapters::erp::profile::Field;
-use crate::adapters::erp::{self, Profile};
+use crate::adapters::erp::{self, Catalog, Profile};
 use crate::api::{ApiClient, ApiError};
 use crate::failure::Failure;
 use crate::runtime::pipeline::SetupError;
@@ -61,10 +61,12 @@ pub fn for_worker(w: &crate::config::WorkerConfig, apis: &Apis) -> Result<Option
     let profile = Profile::by_name(&w.adapter)
         .filter(|p| !p.lookups.is_empty())
         .ok_or_else(|| setting("enrich", format!("the `{}` adapter has no lookups", w.adapter)))?;
+    let catalog = Catalog::with(profile, &w.event_types)
+        .map_err(|kind| setting("event_types", format!("`{kind}` is not an event kind")))?;
     let concurrency = api.max_concurrent() * 2;
     Ok(Some(Arc::new(Enricher {
         api,
-        profile,
+        catalog,
         not_found_for: crate::config::duration(&e.not_found_for).map_err(|m| setting("enrich.not_found_for", m))?,
         retry_every: crate::config::duration(&e.retry_every).map_err(|m| setting("enrich.retry_every", m))?,
         concurrency,
@@ -83,7 +85,8 @@ pub fn is_pending(reference: &str) -> bool {
 /// One worker's enrichment: its profile's lookups over one API connection.
 pub struct Enricher {
     pub api: Arc<ApiClient>,
-    pub profile: &'static Profile,
+    /// The worker's profile and the event ids its deployment adds.
+    pub catalog: Catalog,
     /// A record whose document is still not found this long after it was written is dead-lettered.
     pub not_found_for: Duration,
     /// How often parked records wait for their document before they are tried again.
@@ -108,8 +111,8 @@ impl Enricher {
     /// Completes `raw` where its profile's lookups apply. A record that is not a readable event
     /// of the profile is left as it is: the transform reports why.
     pub async fn enrich(&self, raw: &RawRecord<'_>, table: &std::sync::RwLock<XrefTable>, now: i64) -> Enrichment {
-        let p = self.profile;
-        let Ok(event) = erp::parse(raw, p) else {
+        let p = self.catalog.profile;
+        let Ok(event) = erp::parse(raw, &self.catalog) else {
             return Enrichment::default();
         };
         let Value::Object(mut data) = event.data.to_value() else {
@@ -138,7 +141,10 @@ impl Enricher {
                 changed = true;
                 continue;
             }
-            let path = lookup.path.replace("{key}", &encode_key(&key));
+            let path = lookup
+                .path
+                .replace("{key}", &encode_key(&key))
+                .replace("{instance}", &encode_key(&event.instance));
             match self.api.get_json(&path).await {
                 Ok(answer) => match entity(&answer, lookup.shape) {
                     Some(entity) => {
@@ -224,7 +230,7 @@ impl Enricher {
         else {
             return false;
         };
-        let p = self.profile;
+        let p = self.catalog.profile;
         let links = [
             (Field::ErpOrderId, erp_order_id),
             (Field::SalesforceOrderId, salesforce_order_id),
@@ -254,7 +260,7 @@ impl Enricher {
         table: &std::sync::RwLock<XrefTable>,
         learned: &mut Vec<XrefEntry>,
     ) {
-        let p = self.profile;
+        let p = self.catalog.profile;
         let link = |f: Field| text(data, p.path(f)).filter(|_| lookup.links.contains(&f));
         let (erp_order_id, salesforce_order_id) = (link(Field::ErpOrderId), link(Field::SalesforceOrderId));
         if usize::from(erp_order_id.is_some()) + usize::from(salesforce_order_id.is_some()) < lookup.links.len() {
