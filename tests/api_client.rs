@@ -89,6 +89,10 @@ async fn answer(f: &Fixture, uri: &Uri, headers: &HeaderMap) -> Response {
     if !authorized {
         return (StatusCode::UNAUTHORIZED, "").into_response();
     }
+    if uri.query().is_some_and(|q| q.contains("$filter")) {
+        // An OData v4 collection filtered to nothing (Dynamics 365: not posted yet).
+        return axum::Json(serde_json::json!({"value": []})).into_response();
+    }
     if uri.path().contains("'404") {
         return (StatusCode::NOT_FOUND, "{\"error\":{\"code\":\"SY/530\"}}").into_response();
     }
@@ -229,6 +233,16 @@ async fn answers_are_cached_per_request() {
     }
     assert_eq!(f.requests.load(Ordering::SeqCst), 1, "one call, four cache hits");
     assert_eq!(m.api_cache_hits.with_label_values(&["s4"]).get(), 4);
+    // A collection that lists nothing yet is asked again: the document may appear any moment.
+    let empty = "SalesInvoiceHeadersV2?$filter=InvoiceNumber%20eq%20'CIV-1'";
+    for _ in 0..2 {
+        c.get_json(empty).await.unwrap();
+    }
+    assert_eq!(
+        f.requests.load(Ordering::SeqCst),
+        3,
+        "an empty collection is not cached"
+    );
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ fn xref(with_late_account: bool) -> XrefTable {
 fn run(worker: &str, sample: &str, table: &XrefTable) -> Result<Transformed, Failure> {
     let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
     let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
-    let transform = transforms::build(w).unwrap();
+    let transform = transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types).unwrap();
     let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
     let raw = RawRecord {
         topic: &w.inputs[0],
@@ -308,7 +308,7 @@ fn run_edited(
 ) -> Result<Transformed, Failure> {
     let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
     let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
-    let transform = transforms::build(w).unwrap();
+    let transform = transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types).unwrap();
     let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
     let mut value: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
     edit(&mut value);

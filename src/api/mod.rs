@@ -162,7 +162,14 @@ impl ApiClient {
             _ => self.breaker.success(),
         }
         let value = Arc::new(outcome?);
-        if let Some(cache) = &self.cache {
+        // An OData collection that lists nothing yet (a document not visible yet) is asked again.
+        let nothing_yet = value
+            .get("value")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(Vec::is_empty);
+        if let Some(cache) = &self.cache
+            && !nothing_yet
+        {
             cache.insert(path.to_string(), value.clone()).await;
         }
         Ok(value)

@@ -234,9 +234,14 @@ pub enum BuildError {
     },
 }
 
-/// Builds worker `w`'s transform, reading events of its adapter.
-pub fn build(w: &crate::config::WorkerConfig) -> Result<Box<dyn Transform>, BuildError> {
-    let (worker, transform, adapter) = (w.name.as_str(), w.transform.as_str(), w.adapter.as_str());
+/// Builds the transform `transform` for worker `worker`, reading events of adapter `adapter`
+/// with the ERP event ids the worker adds to its profile (`[worker.event_types]`).
+pub fn build(
+    worker: &str,
+    transform: &str,
+    adapter: &str,
+    event_types: &std::collections::BTreeMap<String, String>,
+) -> Result<Box<dyn Transform>, BuildError> {
     let spec = spec(transform).ok_or_else(|| BuildError::NotAvailable {
         worker: worker.to_string(),
         transform: transform.to_string(),
@@ -255,7 +260,7 @@ pub fn build(w: &crate::config::WorkerConfig) -> Result<Box<dyn Transform>, Buil
             transform: transform.to_string(),
         })?;
         let catalog =
-            crate::adapters::erp::Catalog::with(profile, &w.event_types).map_err(|kind| BuildError::UnknownKind {
+            crate::adapters::erp::Catalog::with(profile, event_types).map_err(|kind| BuildError::UnknownKind {
                 worker: worker.to_string(),
                 kind,
             })?;

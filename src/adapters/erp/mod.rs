@@ -5,6 +5,7 @@
 //! transforms read the rest of `data` through the profile's field names. Must not: map to
 //! canonical records.
 
+pub mod catalog;
 pub mod cloudevents;
 pub mod lookups;
 pub mod profile;
@@ -15,7 +16,8 @@ use crate::adapters::{RawRecord, json};
 use crate::failure::Failure;
 use crate::schema::decimal::Dec;
 
-pub use profile::{Catalog, Profile};
+pub use catalog::Catalog;
+pub use profile::Profile;
 
 /// The business events syncline understands, whatever the ERP calls them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -227,7 +227,7 @@ impl Pipeline {
         changelog_partitions: i32,
     ) -> Result<Self, SetupError> {
         let settings = Settings::resolve(t, w)?;
-        let transform = crate::transforms::build(w)?;
+        let transform = crate::transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types)?;
         let mut outputs = HashMap::new();
         for o in &w.outputs {
             let schema = catalog.latest(&o.schema)?.clone();

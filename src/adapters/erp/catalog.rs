@@ -1,0 +1,79 @@
+//! The event ids one worker reads: its profile's built-in ones and those its deployment names.
+//!
+//! Owns: event id → kind for one worker. Must not: hold field names (the profile does) or
+//! guess a kind for an id nobody named.
+
+use super::{ErpEventKind, Profile};
+
+/// A profile as one worker reads it: the vendor's built-in event ids, and those the deployment
+/// adds in `[worker.event_types]` for events the vendor publishes without a documented id
+/// (Dynamics 365's catalog depends on what is enabled and extended).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub profile: &'static Profile,
+    added: Vec<(String, ErpEventKind)>,
+}
+
+impl Catalog {
+    pub fn of(profile: &'static Profile) -> Self {
+        Catalog {
+            profile,
+            added: Vec::new(),
+        }
+    }
+
+    /// `profile` with `added` (event id → kind name, see [`ErpEventKind::from_name`]); the
+    /// first unknown kind name is the error.
+    pub fn with<'n>(
+        profile: &'static Profile,
+        added: impl IntoIterator<Item = (&'n String, &'n String)>,
+    ) -> Result<Self, String> {
+        let mut c = Catalog::of(profile);
+        for (id, kind) in added {
+            let k = ErpEventKind::from_name(kind).ok_or_else(|| kind.clone())?;
+            c.added.push((id.clone(), k));
+        }
+        Ok(c)
+    }
+
+    /// The deployment's names first: they may re-map a built-in id.
+    pub fn kind_of(&self, event_type: &str) -> Option<ErpEventKind> {
+        self.added
+            .iter()
+            .find(|(t, _)| t == event_type)
+            .map(|(_, k)| *k)
+            .or_else(|| self.profile.kind_of(event_type))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::erp::profile::D365_FO;
+
+    #[test]
+    fn a_deployment_names_the_ids_its_catalog_lists() {
+        let named = [(
+            "ContosoOrderConfirmedBusinessEvent".to_string(),
+            "order_accepted".to_string(),
+        )];
+        let c = Catalog::with(&D365_FO, named.iter().map(|(a, b)| (a, b))).unwrap();
+        assert_eq!(
+            c.kind_of("ContosoOrderConfirmedBusinessEvent"),
+            Some(ErpEventKind::OrderAccepted)
+        );
+        assert_eq!(
+            c.kind_of("SalesInvoicePostedBusinessEvent"),
+            Some(ErpEventKind::InvoicePosted)
+        );
+        assert_eq!(
+            Catalog::of(&D365_FO).kind_of("ContosoOrderConfirmedBusinessEvent"),
+            None
+        );
+        let wrong = [("X".to_string(), "confirmed".to_string())];
+        assert_eq!(
+            Catalog::with(&D365_FO, wrong.iter().map(|(a, b)| (a, b))).unwrap_err(),
+            "confirmed"
+        );
+    }
+}
