@@ -291,6 +291,7 @@ impl Validator {
         }
         match crate::adapters::erp::Profile::by_name(adapter) {
             Some(p) if !p.lookups.is_empty() => {}
+            None if adapter == "salesforce" => {}
             _ => self.push(
                 at.to_string(),
                 format!("the `{adapter}` adapter has no lookups to complete events with; remove [worker.enrich]"),

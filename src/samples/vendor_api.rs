@@ -172,6 +172,54 @@ impl VendorApi {
         );
     }
 
+    /// A Salesforce Order as the REST API answers `sobjects/Order/{id}` (every field, custom ones
+    /// included, with `attributes`), and its OrderItems as the SOQL query of
+    /// `adapters::salesforce::lookups` answers it (`records`, `done`).
+    pub fn salesforce_order(&self, root: &str, o: &SfOrder<'_>) {
+        let mut total = 0.0;
+        let records: Vec<Value> = o
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, (product, quantity, price, unit))| {
+                total += f64::from(*quantity) * price.parse::<f64>().unwrap_or(0.0);
+                json!({
+                    "attributes": {"type": "OrderItem", "url": format!("/{root}/sobjects/OrderItem/802Dn{i:010}")},
+                    "Id": format!("802Dn{i:010}"),
+                    "OrderItemNumber": format!("{:010}", i + 1),
+                    "Product2Id": product,
+                    "Quantity": quantity,
+                    "UnitPrice": price.parse::<f64>().unwrap_or(0.0),
+                    "Description": null,
+                    "Product2": {"attributes": {"type": "Product2"}, "QuantityUnitOfMeasure": unit},
+                })
+            })
+            .collect();
+        self.put(
+            &format!("{root}/sobjects/Order/{}", o.id),
+            json!({
+                "attributes": {"type": "Order", "url": format!("/{root}/sobjects/Order/{}", o.id)},
+                "Id": o.id,
+                "AccountId": o.account,
+                "Status": "Activated",
+                "StatusCode": "Activated",
+                "EffectiveDate": "2026-11-26",
+                "OrderNumber": "00012004",
+                "PoNumber": null,
+                "CurrencyIsoCode": o.currency,
+                "TotalAmount": total,
+                "Legal_Entity__c": o.legal_entity,
+            }),
+        );
+        self.put(
+            &format!(
+                "{root}/query?q=SELECT+Id,OrderItemNumber,Product2Id,Quantity,UnitPrice,Description,Product2.QuantityUnitOfMeasure+FROM+OrderItem+WHERE+OrderId='{}'+ORDER+BY+OrderItemNumber",
+                o.id
+            ),
+            json!({"totalSize": records.len(), "done": true, "records": records}),
+        );
+    }
+
     /// A Dynamics 365 posted sales invoice as the `SalesInvoiceHeadersV2` data entity answers a
     /// filter on its number and legal entity (OData v4 collection), the Salesforce order in
     /// `CustomersOrderReference`.
@@ -205,6 +253,16 @@ impl VendorApi {
     }
 }
 
+/// One Salesforce Order the fixture serves, and its items (product, quantity, unit price, the
+/// product's `QuantityUnitOfMeasure`).
+pub struct SfOrder<'a> {
+    pub id: &'a str,
+    pub account: &'a str,
+    pub legal_entity: &'a str,
+    pub currency: &'a str,
+    pub items: &'a [(&'a str, u32, &'a str, &'a str)],
+}
+
 /// The numbers of one Dynamics 365 sales invoice the fixture serves.
 pub struct D365Invoice<'a> {
     pub company: &'a str,
@@ -236,6 +294,15 @@ async fn answer(State(api): State<VendorApi>, uri: Uri, headers: HeaderMap) -> R
         return odata_error(status, "injected fault", retry_after);
     }
     match document {
+        // Salesforce reports the org's daily API use on every REST answer.
+        Some(d) if key.contains("services/data/") => {
+            let mut r = axum::Json(d).into_response();
+            r.headers_mut().insert(
+                "sforce-limit-info",
+                axum::http::HeaderValue::from_static("api-usage=120/15000"),
+            );
+            r
+        }
         Some(d) => axum::Json(d).into_response(),
         // A filter that matches nothing is an empty collection, not an error (OData v4).
         None if key.contains("$filter=") => axum::Json(json!({"value": []})).into_response(),

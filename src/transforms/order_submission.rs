@@ -2,8 +2,9 @@
 //!
 //! Accepted inputs: the `Order_Submitted__e` platform event (custom fields `…__c`, lines as a
 //! JSON array in `Lines__c`), and Order change events once the order is `Activated` (standard
-//! field names; the lines come from the same `Lines__c` field, filled by a Salesforce flow,
-//! because OrderItem changes arrive as separate events that cannot be joined safely here).
+//! field names; the lines in the same `Lines__c` field, which the enricher fills from the
+//! order's OrderItems, or a Salesforce flow does: OrderItem change events arrive separately and
+//! cannot be joined safely here).
 //!
 //! Owns: validation (lines, quantities, currency, amounts, payment terms) and the
 //! cross-reference lookups (account → ERP customer, product → material, unit conversion). A

@@ -13,11 +13,17 @@
 //! recordId for change events). Gap events carry no field values and are refused with
 //! `SF_GAP_EVENT`. Must not: map fields to canonical records.
 
+pub mod change;
+pub mod lookups;
+
 use serde_json::{Map, Value};
 
 use crate::adapters::{RawRecord, json, time};
 use crate::failure::Failure;
 use crate::schema::decimal::Dec;
+
+pub use change::ChangeHeader;
+use change::change_header;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -25,24 +31,6 @@ pub enum Shape {
     PubSub,
     Connect,
     Bare,
-}
-
-/// The `ChangeEventHeader` of a change data capture event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeHeader {
-    pub entity_name: String,
-    pub record_ids: Vec<String>,
-    /// CREATE, UPDATE, DELETE, UNDELETE, or GAP_* / GAP_OVERFLOW.
-    pub change_type: String,
-    pub change_origin: Option<String>,
-    pub transaction_key: Option<String>,
-    pub sequence_number: i64,
-    pub commit_timestamp: i64,
-    pub commit_number: i64,
-    pub commit_user: Option<String>,
-    /// Field names, or opaque hex bitmaps (`0x400080`) as the Pub/Sub API sends them.
-    pub changed_fields: Vec<String>,
-    pub nulled_fields: Vec<String>,
 }
 
 /// One Salesforce event, whatever shape it came in.
@@ -218,6 +206,37 @@ pub fn parse(raw: &RawRecord<'_>) -> Result<SfEvent, Failure> {
     })
 }
 
+/// `raw`'s payload, in its own shape, with `added` among the event's fields where it has none
+/// (a completed change event).
+pub fn with_fields(raw: &RawRecord<'_>, added: Map<String, Value>) -> Result<Vec<u8>, Failure> {
+    let mut v = json::parse_payload(raw.payload)?;
+    let Value::Object(top) = &mut v else {
+        return Err(Failure::poison(
+            "NOT_A_SALESFORCE_EVENT",
+            "payload is JSON but not an object",
+        ));
+    };
+    add_fields(top, added);
+    serde_json::to_vec(&v).map_err(|e| Failure::poison("INVALID_JSON", format!("completed event: {e}")))
+}
+
+/// Adds `added` where the envelope keeps the event's fields: the same detection as `parse`.
+fn add_fields(top: &mut Map<String, Value>, added: Map<String, Value>) {
+    let wrapped = top.contains_key("channel") && is_object(top, "data");
+    if wrapped && let Some(Value::Object(inner)) = top.get_mut("data") {
+        return add_fields(inner, added);
+    }
+    let fields = match top.get_mut("payload") {
+        Some(Value::Object(payload)) => payload,
+        _ => top,
+    };
+    for (k, value) in added {
+        if fields.get(&k).is_none_or(Value::is_null) {
+            fields.insert(k, value);
+        }
+    }
+}
+
 fn is_object(m: &Map<String, Value>, key: &str) -> bool {
     matches!(m.get(key), Some(Value::Object(_)))
 }
@@ -235,44 +254,6 @@ fn text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|items| items.iter().filter(|i| !i.is_null()).map(text).collect())
-        .unwrap_or_default()
-}
-
-fn change_header(h: &Value) -> Result<ChangeHeader, Failure> {
-    if !h.is_object() {
-        return Err(Failure::poison("WRONG_TYPE", "ChangeEventHeader must be an object"));
-    }
-    let number = |name: &str| -> Result<i64, Failure> {
-        json::opt_i64(h, name)?
-            .ok_or_else(|| Failure::poison("MISSING_FIELD", format!("ChangeEventHeader.{name} is missing")))
-    };
-    let commit_timestamp = {
-        let v = json::get(h, "commitTimestamp")
-            .ok_or_else(|| Failure::poison("MISSING_FIELD", "ChangeEventHeader.commitTimestamp is missing"))?;
-        time::instant(v).map_err(|e| Failure::poison("INVALID_TIMESTAMP", format!("commitTimestamp: {e}")))?
-    };
-    let record_ids = strings(h.get("recordIds"));
-    if record_ids.is_empty() {
-        return Err(Failure::poison("MISSING_FIELD", "ChangeEventHeader.recordIds is empty"));
-    }
-    Ok(ChangeHeader {
-        entity_name: json::req_str(h, "entityName")?,
-        record_ids,
-        change_type: json::req_str(h, "changeType")?,
-        change_origin: json::opt_str(h, "changeOrigin")?,
-        transaction_key: json::opt_str(h, "transactionKey")?,
-        sequence_number: number("sequenceNumber")?,
-        commit_timestamp,
-        commit_number: number("commitNumber")?,
-        commit_user: json::opt_str(h, "commitUser")?,
-        changed_fields: strings(h.get("changedFields")),
-        nulled_fields: strings(h.get("nulledFields")),
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Completes thin ERP events through the vendor's API before they are transformed: the
-//! profile's lookups (`adapters::erp::lookups`) say which call fills which fields; the answer is
-//! merged into the event's data, so transforms read a completed event as they read a fat one.
+//! Completes thin vendor events through the vendor's API before they are transformed: an ERP
+//! profile's lookups (`adapters::erp::lookups`) or Salesforce's (`adapters::salesforce::lookups`,
+//! in `salesforce.rs`) say which call fills which fields; the answer is merged into the event,
+//! so transforms read a completed event as they read a fat one.
 //!
 //! Owns: deciding, per record, which lookups are needed (a fat event or a known document link
 //! needs none), the calls, the merge, the document links learned from the answers (or from an
@@ -29,6 +30,7 @@ use crate::failure::Failure;
 use crate::runtime::pipeline::SetupError;
 
 mod merge;
+mod salesforce;
 use crate::xref::{self, XrefEntry, XrefLookup, XrefTable};
 use merge::{encode_key, entity, is_empty_collection, merge, set, text, text_or_value};
 
@@ -58,15 +60,21 @@ pub fn for_worker(w: &crate::config::WorkerConfig, apis: &Apis) -> Result<Option
         .get(&e.api)
         .cloned()
         .ok_or_else(|| setting("enrich.api", format!("no connection `[api.{}]`", e.api)))?;
-    let profile = Profile::by_name(&w.adapter)
-        .filter(|p| !p.lookups.is_empty())
-        .ok_or_else(|| setting("enrich", format!("the `{}` adapter has no lookups", w.adapter)))?;
-    let catalog = Catalog::with(profile, &w.event_types)
-        .map_err(|kind| setting("event_types", format!("`{kind}` is not an event kind")))?;
+    let vendor = if w.adapter == "salesforce" {
+        Vendor::Salesforce
+    } else {
+        let profile = Profile::by_name(&w.adapter)
+            .filter(|p| !p.lookups.is_empty())
+            .ok_or_else(|| setting("enrich", format!("the `{}` adapter has no lookups", w.adapter)))?;
+        Vendor::Erp(
+            Catalog::with(profile, &w.event_types)
+                .map_err(|kind| setting("event_types", format!("`{kind}` is not an event kind")))?,
+        )
+    };
     let concurrency = api.max_concurrent() * 2;
     Ok(Some(Arc::new(Enricher {
         api,
-        catalog,
+        vendor,
         not_found_for: crate::config::duration(&e.not_found_for).map_err(|m| setting("enrich.not_found_for", m))?,
         retry_every: crate::config::duration(&e.retry_every).map_err(|m| setting("enrich.retry_every", m))?,
         concurrency,
@@ -82,11 +90,18 @@ pub fn is_pending(reference: &str) -> bool {
     reference.starts_with(PENDING_PREFIX)
 }
 
-/// One worker's enrichment: its profile's lookups over one API connection.
+/// Whose lookups a worker runs.
+pub enum Vendor {
+    /// An ERP profile, with the event ids the deployment adds.
+    Erp(Catalog),
+    /// Salesforce change events (`adapters::salesforce::lookups`).
+    Salesforce,
+}
+
+/// One worker's enrichment: its vendor's lookups over one API connection.
 pub struct Enricher {
     pub api: Arc<ApiClient>,
-    /// The worker's profile and the event ids its deployment adds.
-    pub catalog: Catalog,
+    pub vendor: Vendor,
     /// A record whose document is still not found this long after it was written is dead-lettered.
     pub not_found_for: Duration,
     /// How often parked records wait for their document before they are tried again.
@@ -111,8 +126,21 @@ impl Enricher {
     /// Completes `raw` where its profile's lookups apply. A record that is not a readable event
     /// of the profile is left as it is: the transform reports why.
     pub async fn enrich(&self, raw: &RawRecord<'_>, table: &std::sync::RwLock<XrefTable>, now: i64) -> Enrichment {
-        let p = self.catalog.profile;
-        let Ok(event) = erp::parse(raw, &self.catalog) else {
+        match &self.vendor {
+            Vendor::Erp(catalog) => self.enrich_erp(catalog, raw, table, now).await,
+            Vendor::Salesforce => self.enrich_salesforce(raw, now).await,
+        }
+    }
+
+    async fn enrich_erp(
+        &self,
+        catalog: &Catalog,
+        raw: &RawRecord<'_>,
+        table: &std::sync::RwLock<XrefTable>,
+        now: i64,
+    ) -> Enrichment {
+        let p = catalog.profile;
+        let Ok(event) = erp::parse(raw, catalog) else {
             return Enrichment::default();
         };
         let Value::Object(mut data) = event.data.to_value() else {
@@ -134,10 +162,10 @@ impl Enricher {
             let needed = !missing.is_empty() && (!only_the_way_to_the_order || !order_known);
             if !needed {
                 // A fat event (or a data event) carries its links: learn them without a call.
-                self.learn(&data, lookup, &event.instance, &key, table, &mut out.learned);
+                Self::learn(p, &data, lookup, &event.instance, &key, table, &mut out.learned);
                 continue;
             }
-            if missing.iter().all(|f| lookup.links.contains(f)) && self.known_links(&mut data, &reference, table) {
+            if missing.iter().all(|f| lookup.links.contains(f)) && Self::known_links(p, &mut data, &reference, table) {
                 changed = true;
                 continue;
             }
@@ -150,32 +178,19 @@ impl Enricher {
                     Some(entity) => {
                         merge(&mut data, p, lookup, entity);
                         changed = true;
-                        self.learn(&data, lookup, &event.instance, &key, table, &mut out.learned);
+                        Self::learn(p, &data, lookup, &event.instance, &key, table, &mut out.learned);
                     }
                     None if lookup.shape == Shape::ODataV4First && is_empty_collection(&answer) => {
-                        out.failure = Some(self.not_found(raw, lookup, &key, now));
+                        out.failure = Some(self.not_found(raw, lookup.document, &key, now));
                         return out;
                     }
                     None => {
-                        out.failure = Some(Failure::business(
-                            "ENRICHMENT_UNEXPECTED",
-                            format!(
-                                "api `{}`: the answer to {path} has no entity where expected",
-                                self.api.name()
-                            ),
-                        ));
+                        out.failure = Some(self.unexpected(&path));
                         return out;
                     }
                 },
                 Err(e) => {
-                    out.failure = Some(match e {
-                        ApiError::NotFound { .. } => self.not_found(raw, lookup, &key, now),
-                        ApiError::Transient { .. } | ApiError::CircuitOpen { .. } => {
-                            Failure::transient("ENRICHMENT_UNAVAILABLE", e.to_string())
-                        }
-                        ApiError::Unauthorized { .. } => Failure::transient("API_UNAUTHORIZED", e.to_string()),
-                        ApiError::Refused { .. } => Failure::business("ENRICHMENT_REFUSED", e.to_string()),
-                    });
+                    out.failure = Some(self.failure(e, raw, lookup.document, &key, now));
                     return out;
                 }
             }
@@ -189,8 +204,30 @@ impl Enricher {
         out
     }
 
+    /// What a failed call means for the record (the failure policy above).
+    fn failure(&self, e: ApiError, raw: &RawRecord<'_>, document: &str, key: &str, now: i64) -> Failure {
+        match e {
+            ApiError::NotFound { .. } => self.not_found(raw, document, key, now),
+            ApiError::Transient { .. } | ApiError::CircuitOpen { .. } => {
+                Failure::transient("ENRICHMENT_UNAVAILABLE", e.to_string())
+            }
+            ApiError::Unauthorized { .. } => Failure::transient("API_UNAUTHORIZED", e.to_string()),
+            ApiError::Refused { .. } => Failure::business("ENRICHMENT_REFUSED", e.to_string()),
+        }
+    }
+
+    fn unexpected(&self, path: &str) -> Failure {
+        Failure::business(
+            "ENRICHMENT_UNEXPECTED",
+            format!(
+                "api `{}`: the answer to {path} has no entity where expected",
+                self.api.name()
+            ),
+        )
+    }
+
     /// Not visible through the API yet: parked and tried again, until it is too old.
-    fn not_found(&self, raw: &RawRecord<'_>, lookup: &Lookup, key: &str, now: i64) -> Failure {
+    fn not_found(&self, raw: &RawRecord<'_>, document: &str, key: &str, now: i64) -> Failure {
         let written = raw.timestamp_ms.unwrap_or(now);
         let api = self.api.name();
         if now.saturating_sub(written) >= self.not_found_for.as_millis() as i64 {
@@ -198,17 +235,14 @@ impl Enricher {
                 "ENRICHMENT_NOT_FOUND",
                 format!(
                     "api `{api}`: {} {key} still not found {} after the event",
-                    lookup.document,
+                    document,
                     humantime::format_duration(self.not_found_for)
                 ),
             );
         }
         let mut f = Failure::missing(
-            format!("{PENDING_PREFIX}{api}:{}:{key}", lookup.document),
-            format!(
-                "api `{api}`: {} {key} not found yet; tried again later",
-                lookup.document
-            ),
+            format!("{PENDING_PREFIX}{api}:{document}:{key}"),
+            format!("api `{api}`: {document} {key} not found yet; tried again later"),
         );
         f.code = "ENRICHMENT_PENDING";
         f
@@ -216,7 +250,7 @@ impl Enricher {
 
     /// Fills the missing links from the cross-reference; false when it does not have them all.
     fn known_links(
-        &self,
+        p: &'static Profile,
         data: &mut Map<String, Value>,
         reference: &str,
         table: &std::sync::RwLock<XrefTable>,
@@ -230,7 +264,6 @@ impl Enricher {
         else {
             return false;
         };
-        let p = self.catalog.profile;
         let links = [
             (Field::ErpOrderId, erp_order_id),
             (Field::SalesforceOrderId, salesforce_order_id),
@@ -252,7 +285,7 @@ impl Enricher {
 
     /// The document's links, once the event has them all, unless the cross-reference knows them.
     fn learn(
-        &self,
+        p: &'static Profile,
         data: &Map<String, Value>,
         lookup: &Lookup,
         instance: &str,
@@ -260,7 +293,6 @@ impl Enricher {
         table: &std::sync::RwLock<XrefTable>,
         learned: &mut Vec<XrefEntry>,
     ) {
-        let p = self.catalog.profile;
         let link = |f: Field| text(data, p.path(f)).filter(|_| lookup.links.contains(&f));
         let (erp_order_id, salesforce_order_id) = (link(Field::ErpOrderId), link(Field::SalesforceOrderId));
         if usize::from(erp_order_id.is_some()) + usize::from(salesforce_order_id.is_some()) < lookup.links.len() {
