@@ -50,6 +50,50 @@ async fn token(State(f): State<Arc<Fixture>>, body: String) -> Response {
         .into_response()
 }
 
+/// Salesforce's token endpoint for the JWT bearer flow: the assertion must be signed with the
+/// connected app's key (RS256) and name the app (`iss`), the user (`sub`), the login audience
+/// (`aud`) and an `exp` within 3 minutes. The answer has no `expires_in`, as Salesforce's has none.
+async fn salesforce_token(
+    State(f): State<Arc<Fixture>>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let refused = (StatusCode::BAD_REQUEST, "{\"error\":\"invalid_grant\"}").into_response();
+    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+        return refused;
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(
+        &std::fs::read(repo_file("tests/fixtures/jwt/test_only_public_key.pem")).unwrap(),
+    )
+    .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["https://login.salesforce.com"]);
+    v.set_issuer(&["3MVG9syncline"]);
+    v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    let Some(Ok(jwt)) = form
+        .get("assertion")
+        .map(|a| jsonwebtoken::decode::<serde_json::Value>(a, &key, &v))
+    else {
+        return refused;
+    };
+    let exp = jwt.claims["exp"].as_u64().unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if jwt.claims["sub"] != "integration@acme.example" || exp > now + 180 {
+        return refused;
+    }
+    let n = f.tokens.fetch_add(1, Ordering::SeqCst) + 1;
+    axum::Json(serde_json::json!({"access_token": format!("token-{n}"), "scope": "api",
+        "instance_url": "https://acme.my.salesforce.com", "id": "https://login.salesforce.com/id/00D/005",
+        "token_type": "Bearer"}))
+    .into_response()
+}
+
+fn repo_file(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
 /// `GET /sap/opu/odata/sap/API_SALES_ORDER_SRV/A_SalesOrder('<id>')`, as OData v2 answers it.
 async fn odata(State(f): State<Arc<Fixture>>, uri: Uri, headers: HeaderMap) -> Response {
     f.requests.fetch_add(1, Ordering::SeqCst);
@@ -109,6 +153,7 @@ async fn serve() -> (Arc<Fixture>, String) {
     let fixture = Arc::new(Fixture::default());
     let app = Router::new()
         .route("/oauth/token", post(token))
+        .route("/services/oauth2/token", post(salesforce_token))
         .route("/sap/opu/odata/sap/{*path}", get(odata))
         .with_state(fixture.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -162,6 +207,34 @@ async fn an_odata_answer_with_a_token_fetched_once() {
     assert_eq!(f.tokens.load(Ordering::SeqCst), 1, "one token for three calls");
     assert_eq!(m.api_requests.with_label_values(&["s4", "ok"]).get(), 3);
     assert_eq!(m.api_budget_remaining.with_label_values(&["s4"]).get(), 14975);
+}
+
+#[tokio::test]
+async fn the_salesforce_jwt_bearer_flow_signs_an_assertion_and_signs_again_after_a_401() {
+    let (f, base) = serve().await;
+    let mut cfg = config(&base, false);
+    cfg.auth = ApiAuth::SalesforceJwtBearer {
+        token_url: format!("{base}/services/oauth2/token"),
+        client_id: "3MVG9syncline".into(),
+        username: "integration@acme.example".into(),
+        audience: "https://login.salesforce.com".into(),
+        private_key: std::fs::read_to_string(repo_file("tests/fixtures/jwt/test_only_private_key.pem")).unwrap(),
+    };
+    let (c, _) = client(&cfg);
+    c.get_json(ORDER).await.unwrap();
+    c.get_json(ORDER).await.unwrap();
+    assert_eq!(f.tokens.load(Ordering::SeqCst), 1, "one assertion for two calls");
+    // The session timed out: the API refuses the token, a new assertion gets a new one.
+    f.script.lock().unwrap().push_back(Fault::Status(401, None));
+    c.get_json(ORDER).await.unwrap();
+    assert_eq!(f.tokens.load(Ordering::SeqCst), 2);
+    // An assertion for a user the app does not know: refused, and reported as such.
+    let mut wrong = cfg.clone();
+    if let ApiAuth::SalesforceJwtBearer { username, .. } = &mut wrong.auth {
+        *username = "someone@else.example".into();
+    }
+    let (c, _) = client(&wrong);
+    assert!(matches!(c.get_json(ORDER).await, Err(ApiError::Unauthorized { .. })));
 }
 
 #[tokio::test]

@@ -116,17 +116,31 @@ auth = { kind = "basic", username = "COMM_USER", password = "hunter2" }
 base_url = "https://contoso.operations.dynamics.com/data"
 auth = { kind = "oauth2_client_credentials", token_url = "https://login.microsoftonline.com/t/oauth2/v2.0/token", client_id = "app", client_secret = "${SYNCLINE_TEST_D365_SECRET}" }
 timeout = "soon"
-max_concurrent = 0"#,
+max_concurrent = 0
+[api.sf]
+base_url = "https://acme.my.salesforce.com/services/data/v62.0"
+auth = { kind = "salesforce_jwt_bearer", client_id = "3MVG9", username = "integration@acme.example", private_key = "${SYNCLINE_TEST_SF_KEY}" }
+[api.sf_sandbox]
+base_url = "https://acme--uat.sandbox.my.salesforce.com/services/data/v62.0"
+auth = { kind = "salesforce_jwt_bearer", client_id = "3MVG9", username = "integration@acme.example", private_key = "-----BEGIN PRIVATE KEY-----" }"#,
         ),
     )
     .unwrap();
-    let (ok, text) = validate(&path, &[("SYNCLINE_TEST_D365_SECRET", "from-env")]);
+    let (ok, text) = validate(
+        &path,
+        &[
+            ("SYNCLINE_TEST_D365_SECRET", "from-env"),
+            ("SYNCLINE_TEST_SF_KEY", "from-env-not-a-key"),
+        ],
+    );
     assert!(!ok, "{text}");
     for expected in [
         "api.s4.auth.password: a secret must come from the environment",
         "api.s4.base_url: `my-s4.example.com/sap/opu/odata/sap` is not an http(s) URL",
         "api.d365.timeout: `soon` is not a duration",
         "api.d365.max_concurrent: must be at least 1",
+        "api.sf.auth.private_key: not an RSA private key in PEM",
+        "api.sf_sandbox.auth.private_key: a secret must come from the environment",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
@@ -134,7 +148,7 @@ max_concurrent = 0"#,
         !text.contains("hunter2") && !text.contains("from-env"),
         "a secret in the output:\n{text}"
     );
-    assert!(text.contains("4 problem(s)"), "{text}");
+    assert!(text.contains("7 problem(s)"), "{text}");
 
     std::fs::write(
         &path,

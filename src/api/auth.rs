@@ -1,6 +1,7 @@
-//! Credentials on a request: HTTP basic, or an OAuth 2.0 client-credentials token that is
-//! fetched once, reused until shortly before it expires, and fetched again when the API
-//! answers 401 (a revoked or rotated token).
+//! Credentials on a request: HTTP basic, or an OAuth 2.0 token (client credentials, or
+//! Salesforce's JWT bearer flow) that is fetched once, reused until shortly before it expires,
+//! and fetched again when the API answers 401 (a revoked or rotated token, or a Salesforce
+//! session that timed out: its token response gives no expiry).
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,39 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// The claims of Salesforce's JWT bearer assertion.
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: u64,
+}
+
+/// Salesforce accepts an assertion at most 3 minutes before its `exp`.
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(180);
+
+/// A fresh assertion for the JWT bearer flow, signed RS256 with the connected app's key.
+fn jwt_assertion(client_id: &str, username: &str, audience: &str, private_key: &str) -> Result<String, AuthError> {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes())
+        .map_err(|e| AuthError::Refused(format!("the private key is not an RSA key in PEM: {e}")))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let claims = Claims {
+        iss: client_id,
+        sub: username,
+        aud: audience,
+        exp: (now + ASSERTION_LIFETIME).as_secs(),
+    };
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .map_err(|e| AuthError::Refused(format!("cannot sign the JWT assertion: {e}")))
+}
+
 /// A token is renewed this long before the expiry its endpoint gave.
 const EARLY: Duration = Duration::from_secs(60);
 
@@ -44,7 +78,7 @@ impl Auth {
 
     /// Whether a fresh credential could differ from the one refused.
     pub fn can_refresh(&self) -> bool {
-        matches!(self.kind, ApiAuth::Oauth2ClientCredentials { .. })
+        !matches!(self.kind, ApiAuth::Basic { .. })
     }
 
     /// `request` with credentials; `fresh` forces a new token.
@@ -55,7 +89,9 @@ impl Auth {
     ) -> Result<reqwest::RequestBuilder, AuthError> {
         match &self.kind {
             ApiAuth::Basic { username, password } => Ok(request.basic_auth(username, Some(password))),
-            ApiAuth::Oauth2ClientCredentials { .. } => Ok(request.bearer_auth(self.token(fresh).await?)),
+            ApiAuth::Oauth2ClientCredentials { .. } | ApiAuth::SalesforceJwtBearer { .. } => {
+                Ok(request.bearer_auth(self.token(fresh).await?))
+            }
         }
     }
 
@@ -67,23 +103,39 @@ impl Auth {
         {
             return Ok(token.clone());
         }
-        let ApiAuth::Oauth2ClientCredentials {
-            token_url,
-            client_id,
-            client_secret,
-            scope,
-        } = &self.kind
-        else {
-            return Err(AuthError::Refused("not an OAuth connection".into()));
+        let (token_url, form) = match &self.kind {
+            ApiAuth::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => {
+                let mut form = vec![
+                    ("grant_type", "client_credentials".to_string()),
+                    ("client_id", client_id.clone()),
+                    ("client_secret", client_secret.clone()),
+                ];
+                if let Some(scope) = scope {
+                    form.push(("scope", scope.clone()));
+                }
+                (token_url, form)
+            }
+            ApiAuth::SalesforceJwtBearer {
+                token_url,
+                client_id,
+                username,
+                audience,
+                private_key,
+            } => {
+                let assertion = jwt_assertion(client_id, username, audience, private_key)?;
+                let form = vec![
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string()),
+                    ("assertion", assertion),
+                ];
+                (token_url, form)
+            }
+            ApiAuth::Basic { .. } => return Err(AuthError::Refused("not an OAuth connection".into())),
         };
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id.as_str()),
-            ("client_secret", client_secret.as_str()),
-        ];
-        if let Some(scope) = scope {
-            form.push(("scope", scope.as_str()));
-        }
         let response = self
             .http
             .post(token_url)

@@ -48,6 +48,31 @@ pub enum ApiAuth {
         #[serde(default)]
         scope: Option<String>,
     },
+    /// Salesforce's OAuth 2.0 JWT bearer flow (a connected app with a certificate, for a
+    /// server-to-server integration user): a JWT signed RS256 with the app's private key is
+    /// exchanged for an access token; there is no refresh token, so a 401 signs a new one.
+    SalesforceJwtBearer {
+        /// `https://login.salesforce.com/services/oauth2/token` (sandboxes: `test.salesforce.com`).
+        #[serde(default = "default_sf_token_url")]
+        token_url: String,
+        /// The connected app's consumer key (the JWT's `iss`).
+        client_id: String,
+        /// The integration user (the JWT's `sub`).
+        username: String,
+        /// The JWT's `aud`: `https://login.salesforce.com`, `https://test.salesforce.com`, or
+        /// the My Domain login URL.
+        #[serde(default = "default_sf_audience")]
+        audience: String,
+        /// The app certificate's RSA private key, PEM (from the environment only).
+        private_key: String,
+    },
+}
+
+fn default_sf_token_url() -> String {
+    "https://login.salesforce.com/services/oauth2/token".into()
+}
+fn default_sf_audience() -> String {
+    "https://login.salesforce.com".into()
 }
 
 fn default_timeout() -> String {
@@ -88,6 +113,20 @@ impl std::fmt::Debug for ApiAuth {
                 .field("client_id", client_id)
                 .field("client_secret", &"***")
                 .field("scope", scope)
+                .finish(),
+            ApiAuth::SalesforceJwtBearer {
+                token_url,
+                client_id,
+                username,
+                audience,
+                ..
+            } => f
+                .debug_struct("SalesforceJwtBearer")
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("username", username)
+                .field("audience", audience)
+                .field("private_key", &"***")
                 .finish(),
         }
     }

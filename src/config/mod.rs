@@ -125,7 +125,7 @@ fn literal_api_secrets(tree: &toml::Value) -> Vec<Problem> {
         let Some(auth) = api.get("auth").and_then(toml::Value::as_table) else {
             continue;
         };
-        for key in ["password", "client_secret"] {
+        for key in ["password", "client_secret", "private_key"] {
             if let Some(v) = auth.get(key).and_then(toml::Value::as_str)
                 && !v.contains("${")
             {

@@ -110,8 +110,22 @@ impl Validator {
         for (name, a) in &t.api {
             let at = format!("api.{name}");
             self.url(&format!("{at}.base_url"), &a.base_url);
-            if let super::ApiAuth::Oauth2ClientCredentials { token_url, .. } = &a.auth {
-                self.url(&format!("{at}.auth.token_url"), token_url);
+            match &a.auth {
+                super::ApiAuth::Oauth2ClientCredentials { token_url, .. } => {
+                    self.url(&format!("{at}.auth.token_url"), token_url);
+                }
+                super::ApiAuth::SalesforceJwtBearer {
+                    token_url, private_key, ..
+                } => {
+                    self.url(&format!("{at}.auth.token_url"), token_url);
+                    if jsonwebtoken::EncodingKey::from_rsa_pem(private_key.as_bytes()).is_err() {
+                        self.push(
+                            format!("{at}.auth.private_key"),
+                            "not an RSA private key in PEM (-----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----); export the key of the connected app's certificate",
+                        );
+                    }
+                }
+                super::ApiAuth::Basic { .. } => {}
             }
             self.duration(&format!("{at}.timeout"), &a.timeout);
             self.duration(&format!("{at}.cache_ttl"), &a.cache_ttl);
