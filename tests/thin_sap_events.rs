@@ -5,7 +5,8 @@
 //! document (the delivery and billing workers reach the order through the learned `document:`
 //! links, not through another call), nothing dead-lettered across an API outage, a document not
 //! visible yet parked and re-driven on the timer, one never found dead-lettered
-//! `ENRICHMENT_NOT_FOUND`.
+//! `ENRICHMENT_NOT_FOUND`. And `syncline run` completing thin orders through a slow API is
+//! killed with SIGKILL mid-stream, across an API outage: every order comes out once.
 
 mod common;
 
@@ -245,4 +246,113 @@ async fn publish_order(env: &common::Scenario, order: &str) {
 
 fn counted_requests(running: &common::Running, outcome: &str) -> u64 {
     running.metrics.api_requests.with_label_values(&["s4", outcome]).get()
+}
+
+/// SIGKILL of a `syncline run` process while it completes thin order events through a slow
+/// API (20 ms a call), with an outage in between: after a restart every order is ACCEPTED
+/// exactly once, with its Salesforce id, and nothing is dead-lettered.
+#[tokio::test]
+async fn thin_events_survive_sigkill_and_an_api_outage_exactly_once() {
+    const ORDERS: usize = 120;
+    let api = VendorApi::default();
+    let addr = api.serve(0).await.expect("fixture server");
+    // Slow enough (2 calls in flight, 40 ms each) that the kills land mid-stream.
+    api.set_delay(Duration::from_millis(40));
+    let order = |i: usize| format!("52{i:03}{RUN}");
+    let sf = |i: usize| format!("801Dn{RUN}K{i:03}");
+    for i in 0..ORDERS {
+        api.sap_sales_order(ROOT, &order(i), &sf(i));
+    }
+    let suffix = common::unique("thinkill");
+    let worker = format!("erp-order-status-{}", suffix.replace('.', "-"));
+    let text = common::shipped_topology_text_private(&suffix).replacen(
+        "transform = \"erp_order_events\"\n",
+        "transform = \"erp_order_events\"\n[worker.enrich]\napi = \"s4\"\nretry_every = \"1s\"\n",
+        1,
+    ) + &format!(
+        "\n[api.s4]\nbase_url = \"http://{addr}/{ROOT}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_COMM\", password = \"${{SYNCLINE_TEST_S4_PASSWORD:-unset}}\" }}\ntimeout = \"2s\"\nmax_concurrent = 2\nbreaker_open = \"300ms\"\n"
+    );
+    let file = common::TopologyFile::create(&text).await;
+    let (input, output, dlq) = (
+        common::private("erp.sales-order.events", &suffix),
+        common::private("o2c.order-status", &suffix),
+        common::private("syncline.dlq", &suffix),
+    );
+    let feeder = {
+        let input = input.clone();
+        tokio::spawn(async move {
+            let p = common::producer();
+            let sample = syncline::samples::load(
+                &common::repo_path("samples/erp/sap_s4/notification/salesorder.created.json"),
+                RUN,
+            )
+            .expect("sample");
+            let sample = String::from_utf8_lossy(&sample.value).into_owned();
+            for i in 0..ORDERS {
+                let o = format!("52{i:03}{RUN}");
+                let payload = sample
+                    .replace(&format!("5000{RUN}"), &o)
+                    .replace(&format!("{RUN}0101"), &format!("{RUN}0101-{o}"));
+                common::produce(&p, &input, &o, payload.as_bytes()).await;
+                if i % 20 == 19 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        })
+    };
+    let run = || {
+        common::spawn_run_env(
+            &file.path,
+            "thinkill",
+            &["--worker", &worker, "--no-tracker"],
+            &[("SYNCLINE_TEST_S4_PASSWORD", "fixture")],
+        )
+    };
+    for cycle in 0..2 {
+        let before = common::read_all(&output).await.len();
+        let (child, _) = run();
+        let mut child = common::KillOnDrop(child);
+        if cycle == 0 {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while common::read_all(&output).await.len() <= before {
+                assert!(tokio::time::Instant::now() < deadline, "nothing committed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The API goes away under the running worker, then comes back before the kill.
+            api.outage(Some(Fault::Status(503, Some(1))));
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            api.outage(None);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        } else {
+            // A batch's calls take seconds here: killed while it is being completed.
+            let started = tokio::time::Instant::now();
+            while api.total_calls() < ORDERS / 2 && started.elapsed() < Duration::from_secs(30) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        child.0.kill().expect("SIGKILL");
+        let _ = child.0.wait();
+        let committed = common::read_all(&output).await.len();
+        eprintln!("cycle {cycle}: killed with {committed} of {ORDERS} orders committed");
+    }
+    feeder.await.expect("feeder");
+    let (child, _) = run();
+    let _child = common::KillOnDrop(child);
+    common::wait_for(&output, ORDERS, Duration::from_secs(120)).await;
+    common::wait_consumed(&worker, &[&input], Duration::from_secs(60)).await;
+    let out = common::read_all(&output).await;
+    let per_key = common::count_by_idempotency_key(&out);
+    assert_eq!(per_key.len(), ORDERS, "every order once");
+    assert!(per_key.values().all(|n| *n == 1), "a duplicate: {per_key:?}");
+    let codec = syncline::schema::Codec::new(syncline::schema::registry::sr_settings(&common::registry()).unwrap());
+    let catalog = syncline::schema::Catalog::load(&common::repo_path("schemas")).unwrap();
+    let schema = catalog.latest(OrderStatus::RECORD).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for m in &out {
+        let s: OrderStatus = codec.decode(m.payload().unwrap(), schema).await.unwrap();
+        assert_eq!(s.status, OrderStatusCode::Accepted);
+        ids.insert(s.order_id);
+    }
+    assert_eq!(ids, (0..ORDERS).map(sf).collect(), "each with its Salesforce id");
+    assert!(common::read_all(&dlq).await.is_empty(), "nothing dead-lettered");
 }

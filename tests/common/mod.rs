@@ -200,9 +200,19 @@ pub async fn produce_with_headers(
 
 /// Every committed record of `topic` so far.
 pub async fn read_all(topic: &str) -> Vec<OwnedMessage> {
-    let ends = syncline::kafka::clients::end_offsets(&kafka(), &[topic], TIMEOUT)
-        .await
-        .expect("end offsets");
+    // A topic created a moment ago may have no partition leader yet.
+    let mut attempts = 0;
+    let ends = loop {
+        match syncline::kafka::clients::end_offsets(&kafka(), &[topic], TIMEOUT).await {
+            Ok(ends) => break ends,
+            Err(e) if attempts < 20 => {
+                attempts += 1;
+                eprintln!("end offsets of {topic}: {e}; asking again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => panic!("end offsets of {topic}: {e}"),
+        }
+    };
     let from = ends.keys().map(|k| (k.clone(), 0)).collect();
     syncline::kafka::clients::read_committed_since(&kafka(), &from, TIMEOUT)
         .await
@@ -428,6 +438,16 @@ pub fn spawn_run(topology: &std::path::Path, instance: &str) -> (std::process::C
 
 /// The same with extra `syncline run` arguments (e.g. `--worker NAME --no-tracker`).
 pub fn spawn_run_with(topology: &std::path::Path, instance: &str, extra: &[&str]) -> (std::process::Child, String) {
+    spawn_run_env(topology, instance, extra, &[])
+}
+
+/// The same with environment variables for the child (secrets a topology names as `${VAR}`).
+pub fn spawn_run_env(
+    topology: &std::path::Path,
+    instance: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_syncline"))
@@ -437,6 +457,7 @@ pub fn spawn_run_with(topology: &std::path::Path, instance: &str, extra: &[&str]
         .arg(topology)
         .arg("--schemas")
         .arg(repo_path("schemas"))
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
