@@ -356,3 +356,66 @@ async fn thin_events_survive_sigkill_and_an_api_outage_exactly_once() {
     assert_eq!(ids, (0..ORDERS).map(sf).collect(), "each with its Salesforce id");
     assert!(common::read_all(&dlq).await.is_empty(), "nothing dead-lettered");
 }
+
+/// Credentials the API refuses (after the one token refresh): not a dead-letter flood. The
+/// batch is retried until the worker's retries are spent, then the worker stops and its health
+/// names the connection; nothing is dead-lettered or published.
+#[tokio::test]
+async fn refused_credentials_stop_the_worker_with_the_connection_named() {
+    let api = VendorApi::default();
+    let addr = api.serve(0).await.expect("fixture server");
+    let order = format!("5300{RUN}");
+    api.sap_sales_order(ROOT, &order, &format!("801Dn{RUN}U1"));
+    api.outage(Some(Fault::Status(401, None)));
+    let mut env = common::Scenario::new("thin401", RUN).await;
+    let cfg: ApiConfig = toml::from_str(&format!(
+        "base_url = \"http://{addr}/{ROOT}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_COMM\", password = \"expired\" }}"
+    ))
+    .expect("api config");
+    env.topology.api.insert("s4".into(), cfg);
+    let worker = env.worker("erp-order-status");
+    let w = env
+        .topology
+        .workers
+        .iter_mut()
+        .find(|w| w.name == worker)
+        .expect("the order-status worker");
+    w.enrich = Some(enrich("1m"));
+    w.retry = Some(syncline::config::RetryConfig {
+        initial_backoff: "50ms".into(),
+        max_backoff: "100ms".into(),
+        max_attempts: 3,
+    });
+    let running = env.start(&["erp-order-status"]).await;
+    for i in 0..5 {
+        publish_order(&env, &format!("53{i:02}{RUN}")).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let stopped = loop {
+        let stopped: Vec<String> = running
+            .health
+            .snapshot()
+            .into_iter()
+            .filter_map(|(_, s, _)| match s {
+                syncline::runtime::supervisor::WorkerState::Stopped(why) => Some(why),
+                _ => None,
+            })
+            .collect();
+        if !stopped.is_empty() {
+            break stopped;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the worker never stopped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        stopped[0].contains("API_UNAUTHORIZED") && stopped[0].contains("api `s4`"),
+        "{stopped:?}"
+    );
+    assert!(!running.health.ready());
+    assert!(
+        common::read_all(&env.topic("syncline.dlq")).await.is_empty(),
+        "no dead letter"
+    );
+    assert!(common::read_all(&env.topic("o2c.order-status")).await.is_empty());
+    running.stop().await;
+}
