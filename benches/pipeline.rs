@@ -12,11 +12,12 @@
 //! consumer (events at the same rate run first, not counted, until that consumer sees output).
 //! (c) then the `order-submission` worker (Salesforce platform events, master data, routing)
 //!     against a passthrough of its own input, the same way as (a)/(b).
+//! (d) then thin events completed through the vendor API fixture (`pipeline/enrichment.rs`).
 //! Environment: BENCH_EVENTS (default 300000), BENCH_ROUNDS (5), BENCH_WARMUP (1 round of each
 //! pipeline first, not counted), BENCH_RATE (5000), BENCH_SECONDS (20), BENCH_BATCH (records
 //! per transaction for both pipelines; default the topology's `batch.max_records`),
-//! BENCH_SF_EVENTS (100000 Salesforce events for (c)), BENCH_ONLY=order-submission (run (c) alone
-//! and print it; BENCHMARKS.md is left as it is).
+//! BENCH_SF_EVENTS (100000 Salesforce events for (c)), BENCH_ONLY=order-submission or
+//! BENCH_ONLY=enrichment (run (c) or (d) alone and print it; BENCHMARKS.md is left as it is).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ use syncline::kafka::clients::{self, TopicSpec};
 use syncline::kafka::txn::{self, Out, Outbox};
 use syncline::schema::Catalog;
 use tokio::sync::watch;
+
+#[path = "pipeline/enrichment.rs"]
+mod enrichment;
 
 /// The allocator `syncline` itself runs with (src/main.rs), for both pipelines alike.
 #[global_allocator]
@@ -563,6 +567,12 @@ async fn run() {
         println!("{}", salesforce_section(&sf));
         return;
     }
+    let enrichment_rounds = env_num("BENCH_ENRICH_ROUNDS", 3);
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("enrichment") {
+        let e = enrichment::rounds(&suffix, enrichment_rounds).await;
+        println!("{}", enrichment::section(&e));
+        return;
+    }
     let t = topology(&suffix);
     let input = t.workers[0].inputs[0].clone();
     let output = t.workers[0].outputs[0].topic.clone().unwrap();
@@ -768,7 +778,12 @@ the commit both pipelines wait on.\n",
         .ok()
         .and_then(|old| old.find("\n## History").map(|i| old[i..].to_string()))
         .unwrap_or_default();
-    let report = format!("{report}{}{history}", salesforce_section(&sf));
+    let e = enrichment::rounds(&suffix, enrichment_rounds).await;
+    let report = format!(
+        "{report}{}{}{history}",
+        salesforce_section(&sf),
+        enrichment::section(&e)
+    );
     std::fs::write(repo("BENCHMARKS.md"), &report).unwrap();
     println!("{report}");
 }
