@@ -81,7 +81,7 @@ fn repo(rel: &str) -> std::path::PathBuf {
 /// A realistic SAP S/4HANA sales-order event for order number `n`.
 fn event(n: u64, at_ms: i64) -> (String, Vec<u8>) {
     let order = format!("801Dn{n:010}");
-    let kind = if n % 10 == 3 { "CreditBlocked" } else { "Created" };
+    let kind = if n % 10 == 3 { "Changed" } else { "Created" };
     let value = serde_json::json!({
         "specversion": "1.0",
         "type": format!("sap.s4.beh.salesorder.v1.SalesOrder.{kind}.v1"),

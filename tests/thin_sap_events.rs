@@ -419,3 +419,66 @@ async fn refused_credentials_stop_the_worker_with_the_connection_named() {
     assert!(common::read_all(&env.topic("o2c.order-status")).await.is_empty());
     running.stop().await;
 }
+
+/// `SalesOrder.Changed.v1` names no status: the order is read past the cache each time, and
+/// its credit and rejection status say what Salesforce sees (blocked → CREDIT_HOLD, released →
+/// ACCEPTED again, all items rejected → REJECTED).
+#[tokio::test]
+async fn a_changed_order_reports_the_state_the_api_reads_now() {
+    let api = VendorApi::default();
+    let addr = api.serve(0).await.expect("fixture server");
+    let (order, sf) = (format!("5400{RUN}"), format!("801Dn{RUN}V1"));
+    api.sap_sales_order(ROOT, &order, &sf);
+    let mut env = common::Scenario::new("thinchg", RUN).await;
+    let cfg: ApiConfig = toml::from_str(&format!(
+        "base_url = \"http://{addr}/{ROOT}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_COMM\", password = \"fixture\" }}\ncache_ttl = \"10m\""
+    ))
+    .expect("api config");
+    env.topology.api.insert("s4".into(), cfg);
+    let worker = env.worker("erp-order-status");
+    if let Some(w) = env.topology.workers.iter_mut().find(|w| w.name == worker) {
+        w.enrich = Some(enrich("1m"));
+    }
+    let running = env.start(&["erp-order-status"]).await;
+    publish_order(&env, &order).await;
+    let changed = |minute: u32| {
+        let r = syncline::samples::load(
+            &common::repo_path("samples/erp/sap_s4/notification/salesorder.changed.json"),
+            RUN,
+        )
+        .expect("sample");
+        String::from_utf8_lossy(&r.value)
+            .replace(&format!("5000{RUN}"), &order)
+            .replace("10:05:00Z", &format!("10:{minute:02}:00Z"))
+            .replace(&format!("{RUN}0104"), &format!("{RUN}0104-{minute}"))
+    };
+    let mut want = vec![OrderStatusCode::Accepted];
+    for (minute, credit, rejection, status) in [
+        (5, "B", "", OrderStatusCode::CreditHold),
+        (6, "D", "", OrderStatusCode::Accepted),
+        (7, "D", "C", OrderStatusCode::Rejected),
+    ] {
+        env.wait("o2c.order-status", want.len()).await;
+        api.sap_sales_order_in(ROOT, &order, &sf, credit, rejection);
+        let event = changed(minute);
+        common::produce(
+            &env.producer,
+            &env.topic("erp.sales-order.events"),
+            &order,
+            event.as_bytes(),
+        )
+        .await;
+        want.push(status);
+    }
+    let out = env.wait("o2c.order-status", want.len()).await;
+    let mut seen = Vec::new();
+    for m in &out {
+        let s: OrderStatus = env.decode(m).await;
+        assert_eq!(s.order_id, sf);
+        seen.push(s.status);
+    }
+    assert_eq!(seen, want);
+    let path = format!("{ROOT}/API_SALES_ORDER_SRV/A_SalesOrder('{order}')");
+    assert_eq!(api.calls(&path), 4, "created once, each change read past the cache");
+    running.stop().await;
+}

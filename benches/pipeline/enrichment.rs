@@ -141,7 +141,7 @@ pub async fn rounds(suffix: &str, rounds_wanted: u64) -> EnrichmentRounds {
         let (key, mut value) = event(i, now);
         // Every fat event a creation, like the thin ones.
         value = String::from_utf8_lossy(&value)
-            .replace("SalesOrder.CreditBlocked.v1", "SalesOrder.Created.v1")
+            .replace("SalesOrder.Changed.v1", "SalesOrder.Created.v1")
             .into_bytes();
         (key, value)
     })

@@ -131,7 +131,17 @@ impl ApiClient {
     /// GETs `path` (relative to the base URL, query included) as JSON: from the cache when a
     /// fresh answer is there, else within the connection's limits.
     pub async fn get_json(&self, path: &str) -> Result<Arc<serde_json::Value>, ApiError> {
-        if let Some(cache) = &self.cache
+        self.get(path, true).await
+    }
+
+    /// The same, past the cache (the answer still refreshes it): for a state that just changed.
+    pub async fn get_fresh(&self, path: &str) -> Result<Arc<serde_json::Value>, ApiError> {
+        self.get(path, false).await
+    }
+
+    async fn get(&self, path: &str, cached: bool) -> Result<Arc<serde_json::Value>, ApiError> {
+        if cached
+            && let Some(cache) = &self.cache
             && let Some(hit) = cache.get(path).await
         {
             self.metrics.api_cache_hits.with_label_values(&[&self.name]).inc();

@@ -106,6 +106,12 @@ impl VendorApi {
     /// An SAP sales order (`API_SALES_ORDER_SRV`, OData v2) with the Salesforce order id in
     /// `PurchaseOrderByCustomer`.
     pub fn sap_sales_order(&self, root: &str, order: &str, salesforce_order: &str) {
+        self.sap_sales_order_in(root, order, salesforce_order, "", "");
+    }
+
+    /// The same order in a given state: `credit` its `TotalCreditCheckStatus` (`B` blocked),
+    /// `rejection` its `OverallSDDocumentRejectionSts` (`C` all items rejected).
+    pub fn sap_sales_order_in(&self, root: &str, order: &str, salesforce_order: &str, credit: &str, rejection: &str) {
         self.put(
             &format!("{root}/API_SALES_ORDER_SRV/A_SalesOrder('{order}')"),
             json!({"d": {
@@ -118,7 +124,8 @@ impl VendorApi {
                 "RequestedDeliveryDate": "/Date(1795651200000)/",
                 "TransactionCurrency": "USD",
                 "TotalNetAmount": "12480.50",
-                "TotalCreditCheckStatus": "",
+                "TotalCreditCheckStatus": credit,
+                "OverallSDDocumentRejectionSts": rejection,
             }}),
         );
     }

@@ -16,7 +16,7 @@ use crate::adapters::erp::{self, Catalog, ErpEvent, ErpEventKind};
 use crate::failure::Failure;
 use crate::schema::canonical::*;
 
-use super::order_status::{salesforce_order_id, status_of, status_record};
+use super::order_status::{order_status, salesforce_order_id, status_record};
 use super::{Context, Emitted, Source, Transform, Transformed, order_to_cash, parts, returns};
 
 /// The document flows of the ERP side.
@@ -49,9 +49,8 @@ impl Flow {
     fn candidates(kind: ErpEventKind) -> &'static [Flow] {
         use ErpEventKind::*;
         match kind {
-            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased | OrderCancelled => {
-                &[Flow::Order]
-            }
+            OrderCreated | OrderChanged | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased
+            | OrderCancelled => &[Flow::Order],
             DeliveryCreated | GoodsIssued | Delivered => &[Flow::Delivery],
             InvoicePosted => &[Flow::Billing],
             CreditMemoPosted => &[Flow::Billing, Flow::Return],
@@ -95,7 +94,7 @@ impl Transform for ErpFlows {
         let mut outputs = Vec::with_capacity(2);
         let mut emit = |output: &'static str, record: CanonicalRecord| outputs.push(Emitted { output, record });
         let status = match flow {
-            Flow::Order => status_of(event.kind),
+            Flow::Order => order_status(&event)?,
             Flow::Delivery => {
                 let shipment = order_to_cash::shipment(raw, &event, &source, ctx)?;
                 let status = match event.kind {

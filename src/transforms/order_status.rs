@@ -16,7 +16,7 @@ use super::{Source, meta};
 pub fn status_of(kind: ErpEventKind) -> Option<OrderStatusCode> {
     use ErpEventKind::*;
     Some(match kind {
-        OrderCreated | OrderAccepted | OrderCreditReleased => OrderStatusCode::Accepted,
+        OrderCreated | OrderChanged | OrderAccepted | OrderCreditReleased => OrderStatusCode::Accepted,
         OrderRejected => OrderStatusCode::Rejected,
         OrderCreditHold => OrderStatusCode::CreditHold,
         OrderCancelled => OrderStatusCode::Cancelled,
@@ -26,6 +26,22 @@ pub fn status_of(kind: ErpEventKind) -> Option<OrderStatusCode> {
         DeliveryCreated | CreditMemoPosted | Dunning | ReturnAuthorized | ReturnRejected | ReturnGoodsReceived
         | BillingPlanCreated | PartAllocated | PartBackOrdered | PartRejected => return None,
     })
+}
+
+/// The status an order event reports. A change reports the order's state: all items rejected
+/// (rejection status `C`), else credit blocked (credit status `B`), else accepted (a released
+/// block is accepted again: both rank alike, the later wins).
+pub fn order_status(event: &ErpEvent) -> Result<Option<OrderStatusCode>, Failure> {
+    if event.kind != ErpEventKind::OrderChanged {
+        return Ok(status_of(event.kind));
+    }
+    if event.opt(Field::RejectionStatus)?.as_deref() == Some("C") {
+        return Ok(Some(OrderStatusCode::Rejected));
+    }
+    if event.opt(Field::CreditStatus)?.as_deref() == Some("B") {
+        return Ok(Some(OrderStatusCode::CreditHold));
+    }
+    Ok(Some(OrderStatusCode::Accepted))
 }
 
 /// Builds the status record for `event` (shared by the delivery, billing and payment flows).
@@ -38,6 +54,7 @@ pub fn status_record(
 ) -> Result<OrderStatus, Failure> {
     let erp_order_id = match event.kind {
         ErpEventKind::OrderCreated
+        | ErpEventKind::OrderChanged
         | ErpEventKind::OrderAccepted
         | ErpEventKind::OrderRejected
         | ErpEventKind::OrderCreditHold

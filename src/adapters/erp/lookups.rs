@@ -56,6 +56,9 @@ pub struct Lookup {
     /// Fields that link the document to its order: learned once, so later events of the same
     /// document need no call. Only `ErpOrderId` and `SalesforceOrderId` are links.
     pub links: &'static [Field],
+    /// Read past the answer cache: the event reports a change of state the cached answer
+    /// predates.
+    pub fresh: bool,
 }
 
 impl Lookup {
@@ -83,6 +86,7 @@ const BILLING_EVENTS: &[ErpEventKind] = &[InvoicePosted, CreditMemoPosted];
 /// Every event of an order's lifecycle.
 const ORDER_LIFECYCLE: &[ErpEventKind] = &[
     OrderCreated,
+    OrderChanged,
     OrderAccepted,
     OrderRejected,
     OrderCreditHold,
@@ -129,6 +133,7 @@ pub static SAP_S4: &[Lookup] = &[
             first: &[("ReferenceSDDocument", Field::ErpOrderId)],
         }),
         links: &[Field::ErpOrderId],
+        fresh: false,
     },
     Lookup {
         document: "billing_document",
@@ -158,6 +163,7 @@ pub static SAP_S4: &[Lookup] = &[
             first: &[("SalesDocument", Field::ErpOrderId)],
         }),
         links: &[Field::ErpOrderId],
+        fresh: false,
     },
     // A payment reaches its order through the billing document it clears (learned when the
     // invoice went by; else the billing document is read once).
@@ -175,6 +181,26 @@ pub static SAP_S4: &[Lookup] = &[
             first: &[("SalesDocument", Field::ErpOrderId)],
         }),
         links: &[Field::ErpOrderId],
+        fresh: false,
+    },
+    // `SalesOrder.Changed.v1` says only that the order changed: its credit and rejection
+    // status are read as they are now, never from the cache.
+    Lookup {
+        document: "sales_order",
+        kinds: &[OrderChanged],
+        key: Field::ErpOrderId,
+        path: "API_SALES_ORDER_SRV/A_SalesOrder('{key}')",
+        shape: Shape::ODataV2Entity,
+        requires: &[Field::CreditStatus, Field::SalesforceOrderId],
+        copy: &[
+            ("PurchaseOrderByCustomer", Field::SalesforceOrderId),
+            ("TotalCreditCheckStatus", Field::CreditStatus),
+            ("OverallSDDocumentRejectionSts", Field::RejectionStatus),
+            ("RequestedDeliveryDate", Field::ExpectedDeliveryDate),
+        ],
+        items: None,
+        links: &[Field::SalesforceOrderId],
+        fresh: true,
     },
     Lookup {
         document: "sales_order",
@@ -190,6 +216,7 @@ pub static SAP_S4: &[Lookup] = &[
         ],
         items: None,
         links: &[Field::SalesforceOrderId],
+        fresh: false,
     },
     Lookup {
         document: "sales_order",
@@ -201,6 +228,7 @@ pub static SAP_S4: &[Lookup] = &[
         copy: &[("PurchaseOrderByCustomer", Field::SalesforceOrderId)],
         items: None,
         links: &[Field::SalesforceOrderId],
+        fresh: false,
     },
 ];
 
@@ -228,6 +256,7 @@ pub static D365_FO: &[Lookup] = &[
         ],
         items: None,
         links: &[Field::ErpOrderId, Field::SalesforceOrderId],
+        fresh: false,
     },
     Lookup {
         document: "sales_order",
@@ -239,6 +268,7 @@ pub static D365_FO: &[Lookup] = &[
         copy: &[("CustomersOrderReference", Field::SalesforceOrderId)],
         items: None,
         links: &[Field::SalesforceOrderId],
+        fresh: false,
     },
 ];
 

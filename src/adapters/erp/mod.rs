@@ -23,6 +23,9 @@ pub use profile::Profile;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErpEventKind {
     OrderCreated,
+    /// Something on the order changed (SAP's `SalesOrder.Changed.v1`): its status is read from
+    /// the order's credit and rejection status, not from the event's name.
+    OrderChanged,
     OrderAccepted,
     OrderRejected,
     OrderCreditHold,
@@ -50,8 +53,9 @@ pub enum ErpEventKind {
 
 impl ErpEventKind {
     /// The names a topology uses for the kinds (`[worker.event_types]`).
-    pub const NAMES: [(&'static str, ErpEventKind); 20] = [
+    pub const NAMES: [(&'static str, ErpEventKind); 21] = [
         ("order_created", Self::OrderCreated),
+        ("order_changed", Self::OrderChanged),
         ("order_accepted", Self::OrderAccepted),
         ("order_rejected", Self::OrderRejected),
         ("order_credit_hold", Self::OrderCreditHold),

@@ -18,6 +18,11 @@ pub enum Field {
     PaymentId,
     Reason,
     HoldReason,
+    /// The order's overall credit status (SAP `TotalCreditCheckStatus`: `B` blocked).
+    CreditStatus,
+    /// The order's overall rejection status (SAP `OverallSDDocumentRejectionSts`: `C` all
+    /// items rejected).
+    RejectionStatus,
     ExpectedDeliveryDate,
     Carrier,
     TrackingNumber,
@@ -113,9 +118,8 @@ impl Profile {
     /// Where the document number of an event of `kind` is.
     pub fn document_path(&self, kind: ErpEventKind) -> &'static str {
         let field = match kind {
-            OrderCreated | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased | OrderCancelled => {
-                Field::ErpOrderId
-            }
+            OrderCreated | OrderChanged | OrderAccepted | OrderRejected | OrderCreditHold | OrderCreditReleased
+            | OrderCancelled => Field::ErpOrderId,
             DeliveryCreated | GoodsIssued | Delivered => Field::DeliveryId,
             InvoicePosted | CreditMemoPosted => Field::InvoiceId,
             PaymentPosted | Dunning => Field::PaymentId,
@@ -226,13 +230,7 @@ pub static SAP_S4: Profile = Profile {
     ],
     types: &[
         ("sap.s4.beh.salesorder.v1.SalesOrder.Created.v1", OrderCreated),
-        ("sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1", OrderAccepted),
-        ("sap.s4.beh.salesorder.v1.SalesOrder.Rejected.v1", OrderRejected),
-        ("sap.s4.beh.salesorder.v1.SalesOrder.CreditBlocked.v1", OrderCreditHold),
-        (
-            "sap.s4.beh.salesorder.v1.SalesOrder.CreditReleased.v1",
-            OrderCreditReleased,
-        ),
+        ("sap.s4.beh.salesorder.v1.SalesOrder.Changed.v1", OrderChanged),
         ("sap.s4.beh.salesorder.v1.SalesOrder.Deleted.v1", OrderCancelled),
         (
             "sap.s4.beh.outbounddelivery.v1.OutboundDelivery.Created.v1",
@@ -282,6 +280,8 @@ pub static SAP_S4: Profile = Profile {
         (Field::PaymentId, "AccountingDocument"),
         (Field::Reason, "SalesDocumentRjcnReason"),
         (Field::HoldReason, "TotalCreditCheckStatus"),
+        (Field::CreditStatus, "TotalCreditCheckStatus"),
+        (Field::RejectionStatus, "OverallSDDocumentRejectionSts"),
         (Field::ExpectedDeliveryDate, "RequestedDeliveryDate"),
         (Field::Carrier, "ShippingPoint"),
         (Field::TrackingNumber, "TrackingNumber"),

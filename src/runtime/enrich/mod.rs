@@ -173,7 +173,12 @@ impl Enricher {
                 .path
                 .replace("{key}", &encode_key(&key))
                 .replace("{instance}", &encode_key(&event.instance));
-            match self.api.get_json(&path).await {
+            let answer = if lookup.fresh {
+                self.api.get_fresh(&path).await
+            } else {
+                self.api.get_json(&path).await
+            };
+            match answer {
                 Ok(answer) => match entity(&answer, lookup.shape) {
                     Some(entity) => {
                         merge(&mut data, p, lookup, entity);
