@@ -161,6 +161,7 @@ impl VendorApi {
                 "__metadata": {"type": "API_BILLING_DOCUMENT_SRV.A_BillingDocumentType"},
                 "BillingDocument": billing,
                 "BillingDocumentType": "F2",
+                "BillingDocumentCategory": "M",
                 "SoldToParty": "17100001",
                 "BillingDocumentDate": "/Date(1795651200000)/",
                 "TransactionCurrency": "USD",

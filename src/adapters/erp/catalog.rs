@@ -52,6 +52,28 @@ mod tests {
     use crate::adapters::erp::profile::D365_FO;
 
     #[test]
+    fn one_sap_billing_event_is_an_invoice_or_a_credit_memo_by_its_category() {
+        use crate::adapters::erp::profile::SAP_S4;
+        let parse = |category: &str| {
+            let payload = format!(
+                r#"{{"specversion":"1.0","id":"e","source":"/default/sap.s4.beh/erp-na","type":"sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1","time":"2026-11-27T18:00:00Z","data":{{"BillingDocument":"90000001","BillingDocumentCategory":"{category}"}}}}"#
+            );
+            let raw = crate::adapters::RawRecord {
+                topic: "erp",
+                partition: 0,
+                offset: 0,
+                key: None,
+                payload: Some(payload.as_bytes()),
+                headers: &[],
+                timestamp_ms: None,
+            };
+            crate::adapters::erp::parse(&raw, &Catalog::of(&SAP_S4)).map(|e| e.kind)
+        };
+        assert_eq!(parse("O"), Ok(ErpEventKind::CreditMemoPosted));
+        assert_eq!(parse("M"), Ok(ErpEventKind::InvoicePosted));
+    }
+
+    #[test]
     fn a_deployment_names_the_ids_its_catalog_lists() {
         let named = [(
             "ContosoOrderConfirmedBusinessEvent".to_string(),

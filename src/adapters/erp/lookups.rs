@@ -146,6 +146,7 @@ pub static SAP_S4: &[Lookup] = &[
             ("TotalNetAmount", Field::NetAmount),
             ("TotalTaxAmount", Field::TaxAmount),
             ("TransactionCurrency", Field::Currency),
+            ("BillingDocumentCategory", Field::BillingCategory),
             ("BillingDocumentDate", Field::InvoiceDate),
             ("SoldToParty", Field::ErpCustomerId),
             ("CustomerPaymentTerms", Field::PaymentTerms),

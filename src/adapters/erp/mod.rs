@@ -183,7 +183,7 @@ pub fn parse<'a>(raw: &RawRecord<'a>, catalog: &Catalog) -> Result<ErpEvent<'a>,
         }
         _ => cloudevents::parse(raw)?,
     };
-    let kind = catalog.kind_of(&ce.event_type).ok_or_else(|| {
+    let named = catalog.kind_of(&ce.event_type).ok_or_else(|| {
         Failure::business(
             "UNKNOWN_EVENT_TYPE",
             format!(
@@ -192,6 +192,7 @@ pub fn parse<'a>(raw: &RawRecord<'a>, catalog: &Catalog) -> Result<ErpEvent<'a>,
             ),
         )
     })?;
+    let kind = profile.refined(named, |path| ce.data.text(path).ok().flatten());
     if !ce.data.is_object() {
         return Err(Failure::poison(
             "MISSING_FIELD",

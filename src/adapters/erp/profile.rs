@@ -20,6 +20,8 @@ pub enum Field {
     HoldReason,
     /// The order's overall credit status (SAP `TotalCreditCheckStatus`: `B` blocked).
     CreditStatus,
+    /// What a billing document is (SAP `BillingDocumentCategory`: `O` credit memo).
+    BillingCategory,
     /// The order's overall rejection status (SAP `OverallSDDocumentRejectionSts`: `C` all
     /// items rejected).
     RejectionStatus,
@@ -92,6 +94,18 @@ pub struct Profile {
     lines: &'static [(LineField, &'static str)],
     /// API calls that complete thin events (`lookups`); empty when every event is complete.
     pub lookups: &'static [super::lookups::Lookup],
+    /// Event types whose kind their data decides.
+    pub refine: &'static [Refine],
+}
+
+/// An event type that stands for two kinds: SAP raises `BillingDocument.Created.v1` for
+/// invoices and credit memos alike, and `BillingDocumentCategory` tells them apart.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refine {
+    pub kind: ErpEventKind,
+    pub field: Field,
+    pub value: &'static str,
+    pub becomes: ErpEventKind,
 }
 
 impl Profile {
@@ -101,6 +115,14 @@ impl Profile {
 
     pub fn kind_of(&self, event_type: &str) -> Option<ErpEventKind> {
         self.types.iter().find(|(t, _)| *t == event_type).map(|(_, k)| *k)
+    }
+
+    /// `kind` as the event's data decides it (see [`Refine`]).
+    pub fn refined(&self, kind: ErpEventKind, value_of: impl Fn(&str) -> Option<String>) -> ErpEventKind {
+        self.refine
+            .iter()
+            .find(|r| r.kind == kind && self.path(r.field).and_then(&value_of).as_deref() == Some(r.value))
+            .map_or(kind, |r| r.becomes)
     }
 
     pub fn line_path(&self, field: LineField) -> &'static str {
@@ -139,6 +161,7 @@ pub static GENERIC: Profile = Profile {
     source_system: "generic_erp",
     bare: None,
     lookups: &[],
+    refine: &[],
     lines: &[
         (LineField::LineNumber, "line_number"),
         (LineField::OrderLine, "order_line_number"),
@@ -218,6 +241,12 @@ pub static SAP_S4: Profile = Profile {
     source_system: "sap_s4",
     bare: None,
     lookups: super::lookups::SAP_S4,
+    refine: &[Refine {
+        kind: InvoicePosted,
+        field: Field::BillingCategory,
+        value: "O",
+        becomes: CreditMemoPosted,
+    }],
     lines: &[
         (LineField::LineNumber, "Item"),
         (LineField::OrderLine, "ReferenceSDDocumentItem"),
@@ -248,10 +277,6 @@ pub static SAP_S4: Profile = Profile {
             "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1",
             InvoicePosted,
         ),
-        (
-            "sap.s4.beh.billingdocument.v1.BillingDocument.CreditMemoCreated.v1",
-            CreditMemoPosted,
-        ),
         ("sap.s4.beh.journalentry.v1.JournalEntry.Cleared.v1", PaymentPosted),
         ("sap.s4.beh.dunning.v1.DunningNotice.Created.v1", Dunning),
         (
@@ -281,6 +306,7 @@ pub static SAP_S4: Profile = Profile {
         (Field::Reason, "SalesDocumentRjcnReason"),
         (Field::HoldReason, "TotalCreditCheckStatus"),
         (Field::CreditStatus, "TotalCreditCheckStatus"),
+        (Field::BillingCategory, "BillingDocumentCategory"),
         (Field::RejectionStatus, "OverallSDDocumentRejectionSts"),
         (Field::ExpectedDeliveryDate, "RequestedDeliveryDate"),
         (Field::Carrier, "ShippingPoint"),
@@ -329,6 +355,7 @@ pub static D365_FO: Profile = Profile {
     name: "d365_fo",
     source_system: "d365_fo",
     lookups: super::lookups::D365_FO,
+    refine: &[],
     bare: Some(BareEnvelope {
         id: "EventId",
         event_type: "BusinessEventId",
