@@ -270,31 +270,9 @@ pub static SAP_S4: Profile = Profile {
             GoodsIssued,
         ),
         (
-            "sap.s4.beh.outbounddelivery.v1.OutboundDelivery.PODStatusChanged.v1",
-            Delivered,
-        ),
-        (
             "sap.s4.beh.billingdocument.v1.BillingDocument.Created.v1",
             InvoicePosted,
         ),
-        ("sap.s4.beh.journalentry.v1.JournalEntry.Cleared.v1", PaymentPosted),
-        ("sap.s4.beh.dunning.v1.DunningNotice.Created.v1", Dunning),
-        (
-            "sap.s4.beh.customerreturn.v1.CustomerReturn.Created.v1",
-            ReturnAuthorized,
-        ),
-        (
-            "sap.s4.beh.customerreturn.v1.CustomerReturn.Rejected.v1",
-            ReturnRejected,
-        ),
-        (
-            "sap.s4.beh.customerreturn.v1.CustomerReturn.GoodsReceiptPosted.v1",
-            ReturnGoodsReceived,
-        ),
-        ("sap.s4.beh.billingplan.v1.BillingPlan.Created.v1", BillingPlanCreated),
-        ("sap.s4.beh.reservation.v1.Reservation.Confirmed.v1", PartAllocated),
-        ("sap.s4.beh.reservation.v1.Reservation.BackOrdered.v1", PartBackOrdered),
-        ("sap.s4.beh.reservation.v1.Reservation.Rejected.v1", PartRejected),
     ],
     fields: &[
         (Field::Instance, "SAPClient"),
