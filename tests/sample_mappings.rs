@@ -493,7 +493,8 @@ fn sap_return_events_and_the_return_credit_memo() {
     );
     let wrong = run("erp-billing", "erp/sap_s4/return.created.json", &table).unwrap_err();
     assert_eq!(wrong.code, "UNKNOWN_EVENT_TYPE");
-    assert!(wrong.message.contains("Return flow"), "{}", wrong.message);
+    // The billing worker was not told the landscape's return events.
+    assert!(wrong.message.contains("[worker.event_types]"), "{}", wrong.message);
 }
 
 #[test]
