@@ -4,7 +4,8 @@
 //! document's currency with net = total - tax and INVOICED for the right Salesforce order, one
 //! call per document (the re-sent event and the order's other documents use the learned links),
 //! an invoice the entity does not list yet (an empty collection) parked and re-driven, and an
-//! id neither Microsoft documents nor the worker names dead-lettered `UNKNOWN_EVENT_TYPE`.
+//! id neither Microsoft documents nor the worker names dead-lettered `UNKNOWN_EVENT_TYPE`, and
+//! a free text invoice (no sales order) dead-lettered `MISSING_ORDER_REFERENCE` without a call.
 
 mod common;
 
@@ -149,5 +150,18 @@ timeout = "2s"
     .await;
     let dead = env.wait("syncline.dlq", 1).await;
     assert_eq!(common::header(&dead[0], header::ERROR_CODE), Some("UNKNOWN_EVENT_TYPE"));
+
+    // A free text invoice names no sales order: no Salesforce order to report it on, and no
+    // sales-invoice lookup to make.
+    let calls = api.total_calls();
+    env.publish("erp.eu.d365.events", "FTI", "erp/d365_fo/free_text_invoice.posted.json")
+        .await;
+    let dead = env.wait("syncline.dlq", 2).await;
+    let codes: Vec<&str> = dead
+        .iter()
+        .filter_map(|m| common::header(m, header::ERROR_CODE))
+        .collect();
+    assert!(codes.contains(&"MISSING_ORDER_REFERENCE"), "{codes:?}");
+    assert_eq!(api.total_calls(), calls, "no call for a free text invoice");
     running.stop().await;
 }

@@ -59,6 +59,9 @@ pub struct Lookup {
     /// Read past the answer cache: the event reports a change of state the cached answer
     /// predates.
     pub fresh: bool,
+    /// Events without these fields are not this lookup's document (a D365 free text invoice
+    /// names no sales order and is not a sales invoice).
+    pub only_with: &'static [Field],
 }
 
 impl Lookup {
@@ -134,6 +137,7 @@ pub static SAP_S4: &[Lookup] = &[
         }),
         links: &[Field::ErpOrderId],
         fresh: false,
+        only_with: &[],
     },
     Lookup {
         document: "billing_document",
@@ -165,6 +169,7 @@ pub static SAP_S4: &[Lookup] = &[
         }),
         links: &[Field::ErpOrderId],
         fresh: false,
+        only_with: &[],
     },
     // A payment reaches its order through the billing document it clears (learned when the
     // invoice went by; else the billing document is read once).
@@ -183,6 +188,7 @@ pub static SAP_S4: &[Lookup] = &[
         }),
         links: &[Field::ErpOrderId],
         fresh: false,
+        only_with: &[],
     },
     // `SalesOrder.Changed.v1` says only that the order changed: its credit and rejection
     // status are read as they are now, never from the cache.
@@ -202,6 +208,7 @@ pub static SAP_S4: &[Lookup] = &[
         items: None,
         links: &[Field::SalesforceOrderId],
         fresh: true,
+        only_with: &[],
     },
     Lookup {
         document: "sales_order",
@@ -218,6 +225,7 @@ pub static SAP_S4: &[Lookup] = &[
         items: None,
         links: &[Field::SalesforceOrderId],
         fresh: false,
+        only_with: &[],
     },
     Lookup {
         document: "sales_order",
@@ -230,6 +238,7 @@ pub static SAP_S4: &[Lookup] = &[
         items: None,
         links: &[Field::SalesforceOrderId],
         fresh: false,
+        only_with: &[],
     },
 ];
 
@@ -258,6 +267,7 @@ pub static D365_FO: &[Lookup] = &[
         items: None,
         links: &[Field::ErpOrderId, Field::SalesforceOrderId],
         fresh: false,
+        only_with: &[Field::ErpOrderId],
     },
     Lookup {
         document: "sales_order",
@@ -270,6 +280,7 @@ pub static D365_FO: &[Lookup] = &[
         items: None,
         links: &[Field::SalesforceOrderId],
         fresh: false,
+        only_with: &[],
     },
 ];
 

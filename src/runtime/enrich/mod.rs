@@ -152,6 +152,9 @@ impl Enricher {
             let Some(key) = text(&data, p.path(lookup.key)) else {
                 continue;
             };
+            if lookup.only_with.iter().any(|f| text(&data, p.path(*f)).is_none()) {
+                continue;
+            }
             let reference = xref::document_reference(p.source_system, &event.instance, lookup.document, &key);
             let absent = |data: &Map<String, Value>, f: Field| text_or_value(data, p.path(f)).is_none();
             // Only a missing required field calls; a missing sales order does not once the
