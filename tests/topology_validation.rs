@@ -60,7 +60,7 @@ fn a_broken_topology_lists_every_problem_with_its_key() {
         "metrics.listen: `localhost` is not an address",
         "worker[0].output[0].route_by: cannot route by `colour`",
         "kafka.properties.sasl.password: environment variable `SYNCLINE_TEST_UNSET_SECRET` is not set",
-        "worker[5].event_types.\"ContosoOrderConfirmedBusinessEvent\": `confirmed` is not an event kind; valid: order_created, order_accepted,",
+        "worker[5].event_types.\"ContosoOrderConfirmedBusinessEvent\": `confirmed` is not an event kind; valid: order_created, order_changed, order_accepted,",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
