@@ -92,8 +92,8 @@ impl Metrics {
         )?;
         let stale = counter(
             "syncline_stale_status_skipped_total",
-            "OrderStatus records not published because the order already has a later status.",
-            &["worker"],
+            "Lifecycle statuses not published because the lifecycle already has a later one, by worker and the topic the status's source event came from.",
+            &["worker", "source_topic"],
         )?;
         let retries = counter(
             "syncline_retries_total",

@@ -104,7 +104,11 @@ async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
     let worker = |name: &str| env.worker(name);
     assert_eq!(
         running
-            .counted(&running.metrics.stale, &[&worker("erp-order-status")], 1)
+            .counted(
+                &running.metrics.stale,
+                &[&worker("erp-order-status"), &env.topic("erp.sales-order.events")],
+                1
+            )
             .await,
         1,
         "the late credit block"

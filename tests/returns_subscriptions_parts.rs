@@ -238,7 +238,13 @@ async fn part_reservation_back_ordered_then_allocated() {
     );
     let worker = env.worker("erp-allocations");
     assert_eq!(
-        running.counted(&running.metrics.stale, &[&worker], 1).await,
+        running
+            .counted(
+                &running.metrics.stale,
+                &[&worker, &env.topic("erp.reservation.events")],
+                1
+            )
+            .await,
         1,
         "the late back-order"
     );

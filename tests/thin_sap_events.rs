@@ -265,6 +265,8 @@ async fn thin_events_survive_sigkill_and_an_api_outage_exactly_once() {
     }
     let suffix = common::unique("thinkill");
     let worker = format!("erp-order-status-{}", suffix.replace('.', "-"));
+    // Its order statuses reach o2c.order-status through the order status gate.
+    let gate = format!("order-status-gate-{}", suffix.replace('.', "-"));
     let text = common::shipped_topology_text_private(&suffix).replacen(
         "transform = \"erp_order_events\"\n",
         "transform = \"erp_order_events\"\n[worker.enrich]\napi = \"s4\"\nretry_every = \"1s\"\n",
@@ -304,7 +306,7 @@ async fn thin_events_survive_sigkill_and_an_api_outage_exactly_once() {
         common::spawn_run_env(
             &file.path,
             "thinkill",
-            &["--worker", &worker, "--no-tracker"],
+            &["--worker", &worker, "--worker", &gate, "--no-tracker"],
             &[("SYNCLINE_TEST_S4_PASSWORD", "fixture")],
         )
     };

@@ -10,7 +10,7 @@ pub mod salesforce;
 pub mod time;
 
 /// Adapter kinds accepted in `[[worker]].adapter`.
-pub const KINDS: [&str; 4] = ["salesforce", "sap_s4", "d365_fo", "generic_erp"];
+pub const KINDS: [&str; 5] = ["salesforce", "sap_s4", "d365_fo", "generic_erp", "canonical"];
 
 /// One consumed Kafka record, as adapters and transforms see it.
 #[derive(Debug, Clone, Copy)]

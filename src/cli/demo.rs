@@ -458,7 +458,13 @@ async fn print_outputs(t: &Topology, catalog: &Catalog, codec: &Codec, before: &
             .and_then(|o| catalog.latest(&o.schema).ok())
     };
     for (topic, records) in &by_topic {
-        if *topic == t.defaults.dead_letter_topic || *topic == t.defaults.parked_topic {
+        // Dead letters and parked records are listed below; a status gate's internal topic holds
+        // what the public status topic shows, forward moves only.
+        let internal = t
+            .workers
+            .iter()
+            .any(|w| w.transform == "status_gate" && w.inputs.iter().any(|i| i == topic));
+        if *topic == t.defaults.dead_letter_topic || *topic == t.defaults.parked_topic || internal {
             continue;
         }
         println!("\n== {topic} ({} record(s))", records.len());

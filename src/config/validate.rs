@@ -338,6 +338,12 @@ impl Validator {
                 ),
             );
         }
+        if w.transform == "status_gate" && w.outputs.len() != 1 {
+            self.push(
+                format!("{at}.output"),
+                "a status gate reads and writes one lifecycle's records: give it exactly one [[worker.output]]",
+            );
+        }
         for (k, out) in w.outputs.iter().enumerate() {
             if let Some(field) = &out.route_by
                 && !crate::schema::canonical::CanonicalRecord::ROUTE_FIELDS.contains(&field.as_str())
@@ -384,8 +390,10 @@ impl Validator {
                 self.topic(&format!("{key}.routes.{value}"), topic);
             }
         }
+        // A gate emits the one lifecycle it is given; every other transform all its outputs.
+        let gate = w.transform == "status_gate";
         for required in spec.outputs {
-            if !w.outputs.iter().any(|o| o.name == *required) {
+            if !gate && !w.outputs.iter().any(|o| o.name == *required) {
                 self.push(
                     format!("{at}.output"),
                     format!(

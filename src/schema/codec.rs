@@ -245,6 +245,32 @@ impl Codec {
         })
     }
 
+    /// Decodes the canonical record `reader` describes (the status gate reads records the
+    /// workers wrote).
+    pub async fn decode_record(&self, bytes: &[u8], reader: &SchemaVersion) -> Result<CanonicalRecord, CodecError> {
+        use super::canonical::*;
+        let value = self.decode_value(bytes, Some(&reader.schema)).await?;
+        let shape = |e: apache_avro::Error| CodecError::Shape {
+            record: reader.record.clone(),
+            message: error_chain(&e),
+        };
+        Ok(match reader.record.as_str() {
+            OrderStatus::RECORD => CanonicalRecord::OrderStatus(apache_avro::from_value(&value).map_err(shape)?),
+            ReturnAuthorization::RECORD => {
+                CanonicalRecord::ReturnAuthorization(apache_avro::from_value(&value).map_err(shape)?)
+            }
+            PartReservation::RECORD => {
+                CanonicalRecord::PartReservation(apache_avro::from_value(&value).map_err(shape)?)
+            }
+            other => {
+                return Err(CodecError::Shape {
+                    record: other.to_string(),
+                    message: "only lifecycle status records are read back".into(),
+                });
+            }
+        })
+    }
+
     /// Decodes into a generic value; with `reader`, resolved to it (Avro schema resolution).
     pub async fn decode_value(&self, bytes: &[u8], reader: Option<&Schema>) -> Result<Value, CodecError> {
         let (id, mut payload) = split_header(bytes)?;

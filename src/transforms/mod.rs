@@ -14,6 +14,7 @@ pub mod order_submission;
 pub mod order_to_cash;
 pub mod parts;
 pub mod returns;
+pub mod status_gate;
 pub mod subscription;
 
 use crate::adapters::RawRecord;
@@ -106,6 +107,12 @@ const SPECS: &[TransformSpec] = &[
         outputs: &["part_reservation"],
         summary: "ERP allocation result (allocated / back-ordered / rejected) -> PartReservation",
         adapters: ERP,
+    },
+    TransformSpec {
+        name: "status_gate",
+        outputs: &["order_status", "return_authorization", "part_reservation"],
+        summary: "lifecycle statuses of several workers (internal topic) -> the public status topic, forward moves only",
+        adapters: &["canonical"],
     },
     TransformSpec {
         name: "account_changes",
@@ -217,6 +224,25 @@ pub struct Context<'a> {
 /// The contract every workflow implements.
 pub trait Transform: Send + Sync {
     fn apply(&self, raw: &RawRecord<'_>, ctx: &Context<'_>) -> Result<Transformed, Failure>;
+
+    /// Whether the input is a canonical record (Avro, the worker's output schema) rather than a
+    /// vendor event: the pipeline decodes it and calls [`Transform::apply_record`].
+    fn reads_records(&self) -> bool {
+        false
+    }
+
+    fn apply_record(
+        &self,
+        record: CanonicalRecord,
+        raw: &RawRecord<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<Transformed, Failure> {
+        let _ = (record, raw, ctx);
+        Err(Failure::poison(
+            "UNEXPECTED_RECORD",
+            "this transform reads vendor events, not canonical records",
+        ))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,6 +306,7 @@ pub fn build(
         "return_requests" => Ok(Box::new(returns::ReturnRequests)),
         "opportunity_won" => Ok(Box::new(subscription::OpportunityWon)),
         "part_requests" => Ok(Box::new(parts::PartRequests)),
+        "status_gate" => Ok(Box::new(status_gate::StatusGate)),
         _ => Err(BuildError::NotAvailable {
             worker: worker.to_string(),
             transform: transform.to_string(),

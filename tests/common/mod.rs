@@ -640,7 +640,7 @@ impl Scenario {
 
     /// Starts the named workers of the shipped topology (their private names).
     pub async fn start(&self, workers: &[&str]) -> Running {
-        let names: Vec<String> = workers.iter().map(|w| self.worker(w)).collect();
+        let names = with_gates(&self.topology, workers.iter().map(|w| self.worker(w)).collect());
         Running::start_workers(self.topology.clone(), "a", &names).await
     }
 
@@ -698,6 +698,23 @@ impl Scenario {
             .await
             .unwrap()
     }
+}
+
+/// `workers` and the status gates their status outputs go through (a worker whose order
+/// status reaches Salesforce only through the gate is started with it).
+pub fn with_gates(t: &Topology, mut workers: Vec<String>) -> Vec<String> {
+    let outputs: Vec<String> = t
+        .workers
+        .iter()
+        .filter(|w| workers.contains(&w.name))
+        .flat_map(|w| w.outputs.iter().flat_map(|o| o.topics().map(str::to_string)))
+        .collect();
+    for gate in t.workers.iter().filter(|w| w.transform == "status_gate") {
+        if gate.inputs.iter().any(|i| outputs.contains(i)) && !workers.contains(&gate.name) {
+            workers.push(gate.name.clone());
+        }
+    }
+    workers
 }
 
 /// A child process killed when the test ends, whether it passed or not.

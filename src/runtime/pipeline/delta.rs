@@ -26,7 +26,9 @@ pub(crate) struct Pending {
     pub(crate) statuses: FingerprintMap<(i32, crate::schema::lifecycle::Current)>,
     /// The ledger snapshot entries the transaction carries.
     pub(crate) snapshot: Option<status::SnapshotChunk>,
-    pub(crate) stale: u64,
+    /// Stale statuses skipped, by the topic their source event came from (a status gate's
+    /// records come from several workers).
+    pub(crate) stale: HashMap<String, u64>,
     pub(crate) parked: u64,
     /// Parked-store changes in order (None = re-driven, removed).
     pub(crate) parked_changes: Vec<(Coordinates, Option<(i32, ParkedEntry)>)>,

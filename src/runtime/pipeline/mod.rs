@@ -388,7 +388,7 @@ impl Pipeline {
                     .map(|(_, c)| *c)
                     .or_else(|| self.statuses.current(&key));
                 if !crate::schema::lifecycle::is_newer(current, candidate) {
-                    pending.stale += 1;
+                    *pending.stale.entry(e.record.meta().source_topic.clone()).or_default() += 1;
                     debug!(correlation_id = %e.record.meta().correlation_id, record = e.record.record(), "stale status skipped");
                     continue;
                 }
@@ -570,7 +570,9 @@ impl Pipeline {
         m.released.with_label_values(&[w]).inc_by(pending.released);
         m.parked.with_label_values(&[w]).inc_by(pending.parked);
         m.redriven.with_label_values(&[w]).inc_by(pending.redriven);
-        m.stale.with_label_values(&[w]).inc_by(pending.stale);
+        for (source, n) in pending.stale {
+            m.stale.with_label_values(&[w, &source]).inc_by(n);
+        }
     }
 }
 

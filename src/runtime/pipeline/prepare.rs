@@ -133,6 +133,9 @@ impl Preparer {
     /// Enrichment (when the worker has one), then the transform: the one way a record becomes
     /// its outputs, ahead of its transaction or in it.
     pub(crate) async fn apply(&self, raw: &RawRecord<'_>, now: i64) -> (Result<Transformed, Failure>, Vec<XrefEntry>) {
+        if self.transform.reads_records() {
+            return (self.apply_to_record(raw, now).await, Vec::new());
+        }
         let Some(enricher) = &self.enricher else {
             return (self.apply_transform(raw, now), Vec::new());
         };
@@ -173,6 +176,28 @@ impl Preparer {
             Err(err) if err.is_transient() => Encoded::Unavailable(err.to_string()),
             Err(err) => Encoded::Failed(Failure::poison("SCHEMA_VIOLATION", err.to_string())),
         }
+    }
+
+    /// A canonical record in (the status gate): decoded with the worker's one output schema,
+    /// which a gate reads and writes alike.
+    async fn apply_to_record(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
+        let (Some(out), Some(bytes)) = (self.outputs.values().next(), raw.payload) else {
+            return Err(Failure::poison("NOT_A_CANONICAL_RECORD", "no record to read"));
+        };
+        let record = match self.codec.decode_record(bytes, &out.schema).await {
+            Ok(r) => r,
+            Err(e) if e.is_transient() => return Err(Failure::transient("REGISTRY_UNAVAILABLE", e.to_string())),
+            Err(e) => return Err(Failure::poison("NOT_A_CANONICAL_RECORD", e.to_string())),
+        };
+        let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.transform.apply_record(
+            record,
+            raw,
+            &Context {
+                now_ms: now,
+                xref: &*table,
+            },
+        )
     }
 
     pub(crate) fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
