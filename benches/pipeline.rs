@@ -126,6 +126,20 @@ fn bench_topology(worker: &str, prefix: &str) -> Topology {
     t
 }
 
+/// The `erp-order-status` worker writing its statuses to an internal topic, and the shipped
+/// order status gate reading it and writing `bench.<suffix>.gated.status`.
+fn gated_topology(suffix: &str) -> Topology {
+    let mut t = bench_topology("erp-order-status", &format!("{suffix}.gated"));
+    let internal = format!("bench.{suffix}.gated.internal");
+    t.workers[0].outputs[0].topic = Some(internal.clone());
+    let shipped = bench_topology("order-status-gate", &format!("{suffix}.gate"));
+    let mut gate = shipped.workers[0].clone();
+    gate.inputs = vec![internal];
+    gate.outputs[0].topic = Some(format!("bench.{suffix}.gated.status"));
+    t.workers.push(gate);
+    t
+}
+
 /// The `erp-order-status` worker writing `bench.<suffix>.status`.
 fn topology(suffix: &str) -> Topology {
     let mut t = bench_topology("erp-order-status", suffix);
@@ -527,6 +541,96 @@ the worker (b), alternating, {rounds} rounds. Median ratio {ratio:.2}; the worke
     )
 }
 
+/// Latency at a fixed offered rate into `input`, measured outside the worker: from each event's
+/// send to its output on `output` becoming visible to a read_committed consumer. Sorted, in ms.
+async fn measure_latency(
+    t: &Topology,
+    producer: &FutureProducer,
+    input: &str,
+    output: &str,
+    label: &str,
+    suffix: &str,
+) -> Vec<f64> {
+    let rate = env_num("BENCH_RATE", 5_000);
+    let seconds = env_num("BENCH_SECONDS", 20);
+    let input = input.to_string();
+    eprintln!("latency at {rate}/s for {seconds}s ({label})");
+    let latency_consumer: StreamConsumer = clients::base(&t.kafka)
+        .set("group.id", format!("bench-latency-{label}-{suffix}"))
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()
+        .unwrap();
+    let ends = clients::end_offsets(&t.kafka, &[&output], Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, p), end) in &ends {
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*end)).unwrap();
+    }
+    latency_consumer.assign(&tpl).unwrap();
+    let sent: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
+    let total_latency_events = rate * seconds;
+    // The same offered rate runs before the measured events until the measuring consumer has seen
+    // one output: a freshly assigned consumer sometimes took ~1 s to fetch its first records,
+    // and every event sent meanwhile counted as ~1 s late (p99 750–920 ms in one run of three).
+    let (warm_tx, warm_rx) = watch::channel(false);
+    let feeder = {
+        let sent = sent.clone();
+        let producer = producer.clone();
+        let input = input.clone();
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let now = chrono::Utc::now().timestamp_millis();
+            // One pace throughout; events count once the measuring consumer is warm.
+            let (mut i, mut measured) = (0u64, 0u64);
+            while measured < total_latency_events {
+                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+                tokio::time::sleep_until(due.into()).await;
+                let counted = *warm_rx.borrow();
+                let n = if counted {
+                    10_000_000_000 + measured
+                } else {
+                    20_000_000_000 + i
+                };
+                let (key, value) = event(n, now + i as i64);
+                if counted {
+                    sent.lock().unwrap().insert(key.clone(), Instant::now());
+                    measured += 1;
+                }
+                let _ = producer.send_result(FutureRecord::to(&input).key(&key).payload(&value));
+                i += 1;
+            }
+            producer.flush(Duration::from_secs(30)).unwrap();
+        })
+    };
+    let mut latencies = Vec::with_capacity(total_latency_events as usize);
+    let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+    while (latencies.len() as u64) < total_latency_events && Instant::now() < deadline {
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), latency_consumer.recv()).await {
+            let seen = Instant::now();
+            let _ = warm_tx.send(true);
+            let key = m
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default();
+            if let Some(at) = sent.lock().unwrap().remove(&key) {
+                latencies.push((seen - at).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    feeder.await.unwrap();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    eprintln!(
+        "    {} measured: p50 {:.1} ms, p99 {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+    latencies
+}
+
 fn rss_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -607,86 +711,28 @@ async fn run() {
     };
     let median = median(&rounds);
 
-    eprintln!("latency at {rate}/s for {seconds}s");
-    let latency_consumer: StreamConsumer = clients::base(&t.kafka)
-        .set("group.id", format!("bench-latency-{suffix}"))
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
-        .create()
-        .unwrap();
-    let ends = clients::end_offsets(&t.kafka, &[&output], Duration::from_secs(10))
-        .await
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, p), end) in &ends {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*end)).unwrap();
-    }
-    latency_consumer.assign(&tpl).unwrap();
-    let sent: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
-    let total_latency_events = rate * seconds;
-    // The same offered rate runs before the measured events until the measuring consumer has seen
-    // one output: a freshly assigned consumer sometimes took ~1 s to fetch its first records,
-    // and every event sent meanwhile counted as ~1 s late (p99 750–920 ms in one run of three).
-    let (warm_tx, warm_rx) = watch::channel(false);
-    let feeder = {
-        let sent = sent.clone();
-        let producer = producer.clone();
-        let input = input.clone();
-        tokio::spawn(async move {
-            let start = Instant::now();
-            let now = chrono::Utc::now().timestamp_millis();
-            // One pace throughout; events count once the measuring consumer is warm.
-            let (mut i, mut measured) = (0u64, 0u64);
-            while measured < total_latency_events {
-                let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
-                tokio::time::sleep_until(due.into()).await;
-                let counted = *warm_rx.borrow();
-                let n = if counted {
-                    10_000_000_000 + measured
-                } else {
-                    20_000_000_000 + i
-                };
-                let (key, value) = event(n, now + i as i64);
-                if counted {
-                    sent.lock().unwrap().insert(key.clone(), Instant::now());
-                    measured += 1;
-                }
-                let _ = producer.send_result(FutureRecord::to(&input).key(&key).payload(&value));
-                i += 1;
-            }
-            producer.flush(Duration::from_secs(30)).unwrap();
-        })
-    };
-    let mut latencies = Vec::with_capacity(total_latency_events as usize);
-    let deadline = Instant::now() + Duration::from_secs(seconds + 60);
-    while (latencies.len() as u64) < total_latency_events && Instant::now() < deadline {
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), latency_consumer.recv()).await {
-            let seen = Instant::now();
-            let _ = warm_tx.send(true);
-            let key = m
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .unwrap_or_default();
-            if let Some(at) = sent.lock().unwrap().remove(&key) {
-                latencies.push((seen - at).as_secs_f64() * 1000.0);
-            }
-        }
-    }
-    feeder.await.unwrap();
-    latencies.sort_by(|a, b| a.total_cmp(b));
+    let latencies = measure_latency(&t, &producer, &input, &output, "worker", &suffix).await;
     let (p50, p95, p99) = (
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95),
         percentile(&latencies, 0.99),
     );
-    eprintln!(
-        "    {} measured: p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms",
-        latencies.len()
-    );
     let peak_rss_mb = rss_kb("VmHWM:") as f64 / 1024.0;
     running.stop();
     let _ = running.wait().await;
+
+    // The same worker behind the order status gate (#20): its statuses take one more hop.
+    let gated = gated_topology(&suffix);
+    let (gated_in, gated_out) = (
+        gated.workers[0].inputs[0].clone(),
+        gated.workers[1].outputs[0].topic.clone().unwrap_or_default(),
+    );
+    create_topics(&gated, &[&gated.workers[1].inputs[0], &gated_out]).await;
+    let gate_process = start_worker(gated.clone()).await;
+    let through_gate = measure_latency(&gated, &producer, &gated_in, &gated_out, "gate", &suffix).await;
+    gate_process.stop();
+    let _ = gate_process.wait().await;
+    let (g50, g99) = (percentile(&through_gate, 0.5), percentile(&through_gate, 0.99));
     let sf = salesforce_rounds(&suffix, sf_events, warmup, rounds_wanted).await;
 
     // Idempotency store size: 1M keys in the store the worker uses.
@@ -753,6 +799,7 @@ Machine: {cores} cores, {mem_gb:.0} GiB memory; single-node Apache Kafka (KRaft)
 | (b) syncline `erp-order-status` worker, exactly-once | {b_rate:.0} events/s sustained (median round) |\n\
 | ratio (b)/(a), sustained throughput, median of {rounds_wanted} rounds | {ratio:.2} (target 0.8) |\n\
 | end-to-end latency at {rate} events/s offered for {seconds} s, send → visible to read_committed (after the measuring consumer saw its first output) | p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms ({count} events; target p99 < 250 ms) |\n\
+| the same, through the order status gate (worker → `syncline.status.order-status` → gate → status topic) | p50 {g50:.1} ms, p99 {g99:.1} ms ({gcount} events): the hop costs {hop:.1} ms at p99 (target: at most one batch interval, 100 ms) |\n\
 | peak RSS of the benchmark process (both pipelines, producer, consumers) | {peak_rss_mb:.0} MB |\n\
 | idempotency store, 1,000,000 keys | {dedupe_mb:.0} MB (target < 150 MB) |\n\n\
 Rounds, alternating (a) then (b) on the same input, each with a fresh consumer group; throughput from the group's committed \
@@ -769,6 +816,8 @@ the pipelines goes: on 2 cores shared with the broker, every microsecond synclin
 the commit both pipelines wait on.\n",
         date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         count = latencies.len(),
+        gcount = through_gate.len(),
+        hop = g99 - p99,
         a_rate = median.a_rate,
         b_rate = median.b_rate,
         ratio = median.ratio(),
