@@ -562,7 +562,7 @@ async fn measure_latency(
         .set("fetch.wait.max.ms", "5")
         .create()
         .unwrap();
-    let ends = clients::end_offsets(&t.kafka, &[&output], Duration::from_secs(10))
+    let ends = clients::end_offsets(&t.kafka, &[output], Duration::from_secs(10))
         .await
         .unwrap();
     let mut tpl = TopicPartitionList::new();
