@@ -14,8 +14,8 @@ fn the_shipped_topology_is_valid() {
         .workers
         .len();
     assert_eq!(
-        workers, 13,
-        "the seven order-to-cash and customer workers, two per other workflow"
+        workers, 14,
+        "the seven order-to-cash and customer workers, the order status gate, two per other workflow"
     );
     assert!(text.contains(&format!("valid ({workers} worker(s)")), "{text}");
 }

@@ -4,6 +4,10 @@
 //! schema into a reader schema, with ids and schemas cached so the hot path makes no registry
 //! call after the first record of each (subject, schema). Must not: retry (the runtime decides),
 //! or guess: every failure is a specific [`CodecError`].
+//!
+//! Why this file is ~410 lines: encoding and decoding share the wire header, the schema-id
+//! caches and the error mapping, and each direction is one short path through them; split, the
+//! cache would be shared across two files because both directions fill it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
