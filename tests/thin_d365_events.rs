@@ -10,10 +10,9 @@
 mod common;
 
 use rdkafka::message::Message;
-use syncline::api::ApiConfig;
 use syncline::config::EnrichConfig;
 use syncline::runtime::dlq::header;
-use syncline::samples::vendor_api::{D365Invoice, VendorApi};
+use syncline::samples::vendor_api::{self, D365Invoice, VendorApi};
 use syncline::schema::canonical::*;
 
 const RUN: &str = "0000d365";
@@ -59,22 +58,10 @@ async fn the_documented_d365_invoice_event_reaches_salesforce_through_the_data_e
     api.d365_sales_invoice(ROOT, &invoice_of(&invoice, &order, &customer, &sf));
 
     let mut env = common::Scenario::new("d365", RUN).await;
-    let cfg: ApiConfig = toml::from_str(&format!(
-        r#"
-base_url = "http://{addr}/{ROOT}"
-auth = {{ kind = "basic", username = "syncline", password = "fixture" }}
-timeout = "2s"
-"#
-    ))
-    .expect("api config");
+    let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
+    cfg.timeout = "2s".into();
     env.topology.api.insert("d365".into(), cfg);
-    let worker = env.worker("erp-eu-d365");
-    let w = env
-        .topology
-        .workers
-        .iter_mut()
-        .find(|w| w.name == worker)
-        .expect("the D365 worker");
+    let w = env.worker_config("erp-eu-d365");
     w.enrich = Some(EnrichConfig {
         api: "d365".into(),
         not_found_for: "5m".into(),

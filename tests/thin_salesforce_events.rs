@@ -7,9 +7,8 @@
 
 mod common;
 
-use syncline::api::ApiConfig;
 use syncline::config::EnrichConfig;
-use syncline::samples::vendor_api::{SfOrder, VendorApi};
+use syncline::samples::vendor_api::{self, SfOrder, VendorApi};
 use syncline::schema::canonical::*;
 
 const RUN: &str = "00005fdc";
@@ -34,22 +33,10 @@ async fn a_thin_order_activation_is_completed_through_the_rest_api() {
 
     let mut env = common::Scenario::new("sfcdc", RUN).await;
     env.publish_xref("mdm/xref.json").await;
-    let cfg: ApiConfig = toml::from_str(&format!(
-        r#"
-base_url = "http://{addr}/{ROOT}"
-auth = {{ kind = "basic", username = "integration@example.com", password = "fixture" }}
-timeout = "2s"
-"#
-    ))
-    .expect("api config");
+    let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
+    cfg.timeout = "2s".into();
     env.topology.api.insert("sf".into(), cfg);
-    let worker = env.worker("order-submission");
-    let w = env
-        .topology
-        .workers
-        .iter_mut()
-        .find(|w| w.name == worker)
-        .expect("the order-submission worker");
+    let w = env.worker_config("order-submission");
     w.enrich = Some(EnrichConfig {
         api: "sf".into(),
         not_found_for: "5m".into(),

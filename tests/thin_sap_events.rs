@@ -13,10 +13,9 @@ mod common;
 use std::time::Duration;
 
 use rdkafka::message::Message;
-use syncline::api::ApiConfig;
 use syncline::config::EnrichConfig;
 use syncline::runtime::dlq::header;
-use syncline::samples::vendor_api::{Fault, VendorApi};
+use syncline::samples::vendor_api::{self, Fault, VendorApi};
 use syncline::schema::canonical::*;
 
 const RUN: &str = "0000e1a7";
@@ -45,16 +44,10 @@ async fn thin_sap_events_reach_salesforce_through_the_odata_apis() {
     api.sap_billing_document(ROOT, &billing, &order);
 
     let mut env = common::Scenario::new("thin", RUN).await;
-    let cfg: ApiConfig = toml::from_str(&format!(
-        r#"
-base_url = "http://{addr}/{ROOT}"
-auth = {{ kind = "basic", username = "SYNCLINE_COMM", password = "fixture" }}
-timeout = "2s"
-breaker_failures = 3
-breaker_open = "500ms"
-"#
-    ))
-    .expect("api config");
+    let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
+    cfg.timeout = "2s".into();
+    cfg.breaker_failures = 3;
+    cfg.breaker_open = "500ms".into();
     env.topology.api.insert("s4".into(), cfg);
     for w in env.topology.workers.iter_mut() {
         if w.adapter == "sap_s4"
@@ -370,18 +363,9 @@ async fn refused_credentials_stop_the_worker_with_the_connection_named() {
     api.sap_sales_order(ROOT, &order, &format!("801Dn{RUN}U1"));
     api.outage(Some(Fault::Status(401, None)));
     let mut env = common::Scenario::new("thin401", RUN).await;
-    let cfg: ApiConfig = toml::from_str(&format!(
-        "base_url = \"http://{addr}/{ROOT}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_COMM\", password = \"expired\" }}"
-    ))
-    .expect("api config");
+    let cfg = vendor_api::connection(addr, ROOT).expect("api config");
     env.topology.api.insert("s4".into(), cfg);
-    let worker = env.worker("erp-order-status");
-    let w = env
-        .topology
-        .workers
-        .iter_mut()
-        .find(|w| w.name == worker)
-        .expect("the order-status worker");
+    let w = env.worker_config("erp-order-status");
     w.enrich = Some(enrich("1m"));
     w.retry = Some(syncline::config::RetryConfig {
         initial_backoff: "50ms".into(),
@@ -432,15 +416,10 @@ async fn a_changed_order_reports_the_state_the_api_reads_now() {
     let (order, sf) = (format!("5400{RUN}"), format!("801Dn{RUN}V1"));
     api.sap_sales_order(ROOT, &order, &sf);
     let mut env = common::Scenario::new("thinchg", RUN).await;
-    let cfg: ApiConfig = toml::from_str(&format!(
-        "base_url = \"http://{addr}/{ROOT}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_COMM\", password = \"fixture\" }}\ncache_ttl = \"10m\""
-    ))
-    .expect("api config");
+    let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
+    cfg.cache_ttl = "10m".into();
     env.topology.api.insert("s4".into(), cfg);
-    let worker = env.worker("erp-order-status");
-    if let Some(w) = env.topology.workers.iter_mut().find(|w| w.name == worker) {
-        w.enrich = Some(enrich("1m"));
-    }
+    env.worker_config("erp-order-status").enrich = Some(enrich("1m"));
     let running = env.start(&["erp-order-status"]).await;
     publish_order(&env, &order).await;
     let changed = |minute: u32| {

@@ -13,10 +13,9 @@
 
 use std::time::Duration;
 
-use syncline::api::ApiConfig;
 use syncline::config::{EnrichConfig, Topology};
 use syncline::kafka::clients;
-use syncline::samples::vendor_api::VendorApi;
+use syncline::samples::vendor_api::{self, VendorApi};
 
 use super::{bench_topology, create_topics, env_num, event, observe_commits, produce_all, start_worker};
 
@@ -68,19 +67,16 @@ fn thin_event(n: u64) -> (String, Vec<u8>) {
 }
 
 /// The worker reading `input`, writing `output`, its cross-reference topic its own (`run`).
-fn worker_topology(suffix: &str, input: &str, output: &str, run: &str, api: Option<&str>) -> Topology {
+fn worker_topology(suffix: &str, input: &str, output: &str, run: &str, api: Option<std::net::SocketAddr>) -> Topology {
     let mut t = bench_topology("erp-order-status", &format!("{suffix}.enrich"));
     let w = &mut t.workers[0];
     w.name = format!("bench-enrich-{}-{run}", suffix.replace('.', "-"));
     w.inputs = vec![input.to_string()];
     w.outputs[0].topic = Some(output.to_string());
     t.defaults.xref_topic = format!("bench.{suffix}.enrich.xref.{run}");
-    if let Some(base_url) = api {
-        let cfg: ApiConfig = toml::from_str(&format!(
-            "base_url = \"{base_url}\"\nauth = {{ kind = \"basic\", username = \"BENCH\", password = \"bench\" }}\nmax_concurrent = {}",
-            env_num("BENCH_API_CONCURRENT", 256)
-        ))
-        .unwrap();
+    if let Some(addr) = api {
+        let mut cfg = vendor_api::connection(addr, ROOT).unwrap();
+        cfg.max_concurrent = env_num("BENCH_API_CONCURRENT", 256) as usize;
         t.api.insert("s4".into(), cfg);
         t.workers[0].enrich = Some(EnrichConfig {
             api: "s4".into(),
@@ -125,7 +121,6 @@ pub async fn rounds(suffix: &str, rounds_wanted: u64) -> EnrichmentRounds {
     for i in 0..n {
         api.sap_sales_order(ROOT, &order_number(i), &format!("801Dn{i:010}"));
     }
-    let base_url = format!("http://{addr}/{ROOT}");
     let (fat_in, thin_in) = (
         format!("bench.{suffix}.enrich.fat.in"),
         format!("bench.{suffix}.enrich.thin.in"),
@@ -160,7 +155,7 @@ pub async fn rounds(suffix: &str, rounds_wanted: u64) -> EnrichmentRounds {
         let calls = api.total_calls();
         eprintln!("enrichment round {round}: thin events, API at 0 ms");
         let fast = drain(
-            worker_topology(suffix, &thin_in, &output, &format!("thin0-{round}"), Some(&base_url)),
+            worker_topology(suffix, &thin_in, &output, &format!("thin0-{round}"), Some(addr)),
             &thin_in,
             n,
         )
@@ -174,7 +169,7 @@ pub async fn rounds(suffix: &str, rounds_wanted: u64) -> EnrichmentRounds {
                 &thin_in,
                 &output,
                 &format!("thin{latency_ms}-{round}"),
-                Some(&base_url),
+                Some(addr),
             ),
             &thin_in,
             n,

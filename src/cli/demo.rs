@@ -22,7 +22,6 @@ use std::time::Duration;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::api::ApiConfig;
 use crate::app::{Options, Process};
 use crate::config::{EnrichConfig, Topology};
 use crate::kafka::clients::{self, Offsets};
@@ -156,10 +155,8 @@ async fn vendor_apis(t: &Topology, run: &str) -> Result<(Topology, VendorApi), C
     );
     let mut t = t.clone();
     for (name, root) in [("s4", SAP_ROOT), ("d365", D365_ROOT)] {
-        let cfg: ApiConfig = toml::from_str(&format!(
-            "base_url = \"http://{addr}/{root}\"\nauth = {{ kind = \"basic\", username = \"SYNCLINE_DEMO\", password = \"demo\" }}"
-        ))
-        .map_err(|e| CliError::Failed(format!("vendor API connection: {e}")))?;
+        let cfg = crate::samples::vendor_api::connection(addr, root)
+            .map_err(|e| CliError::Failed(format!("vendor API connection: {e}")))?;
         t.api.insert(name.into(), cfg);
     }
     for w in t.workers.iter_mut() {

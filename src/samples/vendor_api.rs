@@ -42,6 +42,14 @@ pub struct VendorApi {
     delay_ms: Arc<AtomicU64>,
 }
 
+/// A connection to the fixture at `addr`, its API under `root`, with the connection defaults
+/// (basic auth: the fixture only asks that credentials are sent).
+pub fn connection(addr: SocketAddr, root: &str) -> Result<crate::api::ApiConfig, toml::de::Error> {
+    toml::from_str(&format!(
+        "base_url = \"http://{addr}/{root}\"\nauth = {{ kind = \"basic\", username = \"syncline\", password = \"fixture\" }}"
+    ))
+}
+
 /// The request path and query as one key, percent-decoded, so that the key a test writes
 /// (`API_SALES_ORDER_SRV/A_SalesOrder('4500017342')`) matches whatever the HTTP client encoded.
 fn key_of(path_and_query: &str) -> String {

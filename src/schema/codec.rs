@@ -253,19 +253,10 @@ impl Codec {
     /// workers wrote).
     pub async fn decode_record(&self, bytes: &[u8], reader: &SchemaVersion) -> Result<CanonicalRecord, CodecError> {
         use super::canonical::*;
-        let value = self.decode_value(bytes, Some(&reader.schema)).await?;
-        let shape = |e: apache_avro::Error| CodecError::Shape {
-            record: reader.record.clone(),
-            message: error_chain(&e),
-        };
         Ok(match reader.record.as_str() {
-            OrderStatus::RECORD => CanonicalRecord::OrderStatus(apache_avro::from_value(&value).map_err(shape)?),
-            ReturnAuthorization::RECORD => {
-                CanonicalRecord::ReturnAuthorization(apache_avro::from_value(&value).map_err(shape)?)
-            }
-            PartReservation::RECORD => {
-                CanonicalRecord::PartReservation(apache_avro::from_value(&value).map_err(shape)?)
-            }
+            OrderStatus::RECORD => CanonicalRecord::OrderStatus(self.decode(bytes, reader).await?),
+            ReturnAuthorization::RECORD => CanonicalRecord::ReturnAuthorization(self.decode(bytes, reader).await?),
+            PartReservation::RECORD => CanonicalRecord::PartReservation(self.decode(bytes, reader).await?),
             other => {
                 return Err(CodecError::Shape {
                     record: other.to_string(),

@@ -660,6 +660,16 @@ impl Scenario {
         }
     }
 
+    /// The configuration of a shipped worker (by its shipped name), to change before `start`.
+    pub fn worker_config(&mut self, name: &str) -> &mut syncline::config::WorkerConfig {
+        let private = self.worker(name);
+        self.topology
+            .workers
+            .iter_mut()
+            .find(|w| w.name == private)
+            .unwrap_or_else(|| panic!("no worker {name}"))
+    }
+
     /// A worker's private name (metrics labels).
     pub fn worker(&self, name: &str) -> String {
         format!("{name}-{}", self.suffix.replace('.', "-"))
