@@ -179,13 +179,13 @@ fn config(base: &str, oauth: bool) -> ApiConfig {
     ApiConfig {
         base_url: format!("{base}/sap/opu/odata/sap"),
         auth,
-        timeout: "300ms".into(),
+        timeout: std::time::Duration::from_millis(300),
         max_concurrent: 4,
         requests_per_second: 0,
-        cache_ttl: "0s".into(),
+        cache_ttl: std::time::Duration::from_secs(0),
         cache_size: 0,
         breaker_failures: 100,
-        breaker_open: "200ms".into(),
+        breaker_open: std::time::Duration::from_millis(200),
     }
 }
 
@@ -298,7 +298,7 @@ async fn throttling_outages_and_timeouts_are_transient_and_not_found_is_not() {
 async fn answers_are_cached_per_request() {
     let (f, base) = serve().await;
     let mut cfg = config(&base, false);
-    cfg.cache_ttl = "1m".into();
+    cfg.cache_ttl = std::time::Duration::from_secs(60);
     cfg.cache_size = 100;
     let (c, m) = client(&cfg);
     for _ in 0..5 {
@@ -323,7 +323,7 @@ async fn no_more_requests_in_flight_than_the_connection_allows() {
     let (f, base) = serve().await;
     let mut cfg = config(&base, false);
     cfg.max_concurrent = 3;
-    cfg.timeout = "5s".into();
+    cfg.timeout = std::time::Duration::from_secs(5);
     let (c, _) = client(&cfg);
     f.delay_ms.store(50, Ordering::SeqCst);
     let c = Arc::new(c);

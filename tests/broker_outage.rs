@@ -2,7 +2,7 @@
 //! comes out exactly once, with no dead letter caused by the outage. (Own test binary: it stops
 //! the shared broker, which no other test may see.)
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 

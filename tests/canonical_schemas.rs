@@ -1,7 +1,7 @@
 //! Canonical schemas against the real registry: round trips, exact decimals, evolution both ways,
 //! incompatible changes refused, and garbage decoded into specific errors.
 
-mod common;
+use syncline_test_support as common;
 
 use std::path::Path;
 use std::process::Command;

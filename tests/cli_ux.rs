@@ -2,7 +2,7 @@
 //! reached is named within 10 s (not a 30 s "OperationTimedOut"), and logs written to a pipe
 //! carry no colour codes.
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! No Docker engine runs here, so the compose file is checked by reading it: same images as the
 //! versions scripts/stack.sh fetches, same ports, same one-node broker settings.
 
-mod common;
+use syncline_test_support as common;
 
 use std::collections::BTreeMap;
 

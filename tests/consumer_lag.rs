@@ -2,7 +2,7 @@
 //! when a second instance joins and takes partitions over, the first one drops their series, so
 //! `sum by (worker)` over both instances counts every partition once.
 
-mod common;
+use syncline_test_support as common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `syncline test`: the shipped cases pass, a changed mapping fails the right case with a
 //! readable diff, and the in-memory path produces what the broker path produces.
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! CRASH_CYCLES (default 6) and CRASH_EVENTS (default 3000) size it; the campaign in
 //! RELIABILITY.md runs more.
 
-mod common;
+use syncline_test_support as common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

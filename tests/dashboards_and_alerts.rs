@@ -2,7 +2,7 @@
 //! file is valid and its alerts fire as their unit tests say (`promtool check rules` and
 //! `promtool test rules`, from Debian's `prometheus` package, which `.ci/run` installs).
 
-mod common;
+use syncline_test_support as common;
 
 use std::collections::BTreeSet;
 

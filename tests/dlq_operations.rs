@@ -2,7 +2,7 @@
 //! letter is fixed and replayed exactly once (and a second replay changes nothing), a dry run
 //! changes nothing, and `release` lets the events held behind a key flow in order.
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! (other than itself), so there is no import cycle between the top-level modules. A new upward
 //! import fails here with the file, the line and the two layers.
 
-mod common;
+use syncline_test_support as common;
 
 /// Top-level modules by layer, lowest first (the same list as `src/lib.rs`'s doc).
 const LAYERS: &[&[&str]] = &[

@@ -6,7 +6,7 @@
 //! FLOOD_EVENTS sets the size (default 1200 in `make test`; the campaign in RELIABILITY.md uses
 //! 10000).
 
-mod common;
+use syncline_test_support as common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

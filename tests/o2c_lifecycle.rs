@@ -3,7 +3,7 @@
 //! status is not published; an order for an account without cross-reference is parked and
 //! re-driven exactly once when the reference arrives; bad events land in the dead-letter topic.
 
-mod common;
+use syncline_test_support as common;
 
 use rdkafka::message::Message;
 use syncline::runtime::dlq::header;

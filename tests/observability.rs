@@ -2,7 +2,7 @@
 //! (another group member holds the only one) and flips to 200 once it is assigned, /healthz
 //! answers, and /metrics counts exactly what was processed (read with a Prometheus parser).
 
-mod common;
+use syncline_test_support as common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! message while its own management port is taken, and listens on loopback only. (Own test
 //! binary: it stops the shared registry, which no other test may see.)
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! plan to dunning, and a part reservation back-ordered then allocated. Each asserts the
 //! canonical outputs, their correlation ids and keys, and their order.
 
-mod common;
+use syncline_test_support as common;
 
 use common::Scenario;
 use rdkafka::message::{Message, OwnedMessage};

@@ -1,7 +1,7 @@
 //! Every sample payload through the transform its worker in the shipped topology uses (no
 //! broker): what each source shape maps to, and the specific code of each bad input.
 
-mod common;
+use syncline_test_support as common;
 
 use syncline::adapters::RawRecord;
 use syncline::failure::{ErrorClass, Failure};

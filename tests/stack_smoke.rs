@@ -1,6 +1,6 @@
 //! Smoke tests of the real stack: Kafka transactions and the registry's wire format.
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! The same race without the gate (each worker publishing straight to the public topic, as
 //! before #20) does show regressions: the gate is what prevents them.
 
-mod common;
+use syncline_test_support as common;
 
 use std::collections::HashMap;
 

@@ -7,7 +7,7 @@
 //! id neither Microsoft documents nor the worker names dead-lettered `UNKNOWN_EVENT_TYPE`, and
 //! a free text invoice (no sales order) dead-lettered `MISSING_ORDER_REFERENCE` without a call.
 
-mod common;
+use syncline_test_support as common;
 
 use rdkafka::message::Message;
 use syncline::config::EnrichConfig;
@@ -59,13 +59,13 @@ async fn the_documented_d365_invoice_event_reaches_salesforce_through_the_data_e
 
     let mut env = common::Scenario::new("d365", RUN).await;
     let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
-    cfg.timeout = "2s".into();
+    cfg.timeout = std::time::Duration::from_secs(2);
     env.topology.api.insert("d365".into(), cfg);
     let w = env.worker_config("erp-eu-d365");
     w.enrich = Some(EnrichConfig {
         api: "d365".into(),
-        not_found_for: "5m".into(),
-        retry_every: "1s".into(),
+        not_found_for: std::time::Duration::from_secs(5 * 60),
+        retry_every: std::time::Duration::from_secs(1),
     });
     let running = env.start(&["erp-eu-d365"]).await;
 

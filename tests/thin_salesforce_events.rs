@@ -5,7 +5,7 @@
 //! exact), with two calls for the order, `Sforce-Limit-Info` feeding the budget gauge, and a
 //! change that is not the activation making no call.
 
-mod common;
+use syncline_test_support as common;
 
 use syncline::config::EnrichConfig;
 use syncline::samples::vendor_api::{self, SfOrder, VendorApi};
@@ -34,13 +34,13 @@ async fn a_thin_order_activation_is_completed_through_the_rest_api() {
     let mut env = common::Scenario::new("sfcdc", RUN).await;
     env.publish_xref("mdm/xref.json").await;
     let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
-    cfg.timeout = "2s".into();
+    cfg.timeout = std::time::Duration::from_secs(2);
     env.topology.api.insert("sf".into(), cfg);
     let w = env.worker_config("order-submission");
     w.enrich = Some(EnrichConfig {
         api: "sf".into(),
-        not_found_for: "5m".into(),
-        retry_every: "1s".into(),
+        not_found_for: std::time::Duration::from_secs(5 * 60),
+        retry_every: std::time::Duration::from_secs(1),
     });
     let running = env.start(&["order-submission"]).await;
 

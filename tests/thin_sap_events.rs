@@ -8,7 +8,7 @@
 //! `ENRICHMENT_NOT_FOUND`. And `syncline run` completing thin orders through a slow API is
 //! killed with SIGKILL mid-stream, across an API outage: every order comes out once.
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 
@@ -21,11 +21,11 @@ use syncline::schema::canonical::*;
 const RUN: &str = "0000e1a7";
 const ROOT: &str = "sap/opu/odata/sap";
 
-fn enrich(not_found_for: &str) -> EnrichConfig {
+fn enrich(not_found_for: std::time::Duration) -> EnrichConfig {
     EnrichConfig {
         api: "s4".into(),
-        not_found_for: not_found_for.into(),
-        retry_every: "1s".into(),
+        not_found_for,
+        retry_every: std::time::Duration::from_secs(1),
     }
 }
 
@@ -45,9 +45,9 @@ async fn thin_sap_events_reach_salesforce_through_the_odata_apis() {
 
     let mut env = common::Scenario::new("thin", RUN).await;
     let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
-    cfg.timeout = "2s".into();
+    cfg.timeout = std::time::Duration::from_secs(2);
     cfg.breaker_failures = 3;
-    cfg.breaker_open = "500ms".into();
+    cfg.breaker_open = std::time::Duration::from_millis(500);
     env.topology.api.insert("s4".into(), cfg);
     for w in env.topology.workers.iter_mut() {
         if w.adapter == "sap_s4"
@@ -55,7 +55,7 @@ async fn thin_sap_events_reach_salesforce_through_the_odata_apis() {
                 .iter()
                 .any(|n| w.name.starts_with(n))
         {
-            w.enrich = Some(enrich("6s"));
+            w.enrich = Some(enrich(std::time::Duration::from_secs(6)));
         }
     }
     let running = env
@@ -366,10 +366,10 @@ async fn refused_credentials_stop_the_worker_with_the_connection_named() {
     let cfg = vendor_api::connection(addr, ROOT).expect("api config");
     env.topology.api.insert("s4".into(), cfg);
     let w = env.worker_config("erp-order-status");
-    w.enrich = Some(enrich("1m"));
+    w.enrich = Some(enrich(std::time::Duration::from_secs(60)));
     w.retry = Some(syncline::config::RetryConfig {
-        initial_backoff: "50ms".into(),
-        max_backoff: "100ms".into(),
+        initial_backoff: std::time::Duration::from_millis(50),
+        max_backoff: std::time::Duration::from_millis(100),
         max_attempts: 3,
     });
     let running = env.start(&["erp-order-status"]).await;
@@ -417,9 +417,9 @@ async fn a_changed_order_reports_the_state_the_api_reads_now() {
     api.sap_sales_order(ROOT, &order, &sf);
     let mut env = common::Scenario::new("thinchg", RUN).await;
     let mut cfg = vendor_api::connection(addr, ROOT).expect("api config");
-    cfg.cache_ttl = "10m".into();
+    cfg.cache_ttl = std::time::Duration::from_secs(10 * 60);
     env.topology.api.insert("s4".into(), cfg);
-    env.worker_config("erp-order-status").enrich = Some(enrich("1m"));
+    env.worker_config("erp-order-status").enrich = Some(enrich(std::time::Duration::from_secs(60)));
     let running = env.start(&["erp-order-status"]).await;
     publish_order(&env, &order).await;
     let changed = |minute: u32| {

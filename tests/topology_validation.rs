@@ -1,6 +1,6 @@
 //! `syncline validate`: the shipped topology passes; a broken copy lists every problem with its key.
 
-mod common;
+use syncline_test_support as common;
 
 fn validate(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String) {
     common::syncline(path, &["validate"], env)
@@ -161,4 +161,24 @@ auth = { kind = "basic", username = "COMM_USER", password = "${SYNCLINE_TEST_S4_
     .unwrap();
     let (ok, text) = validate(&path, &[("SYNCLINE_TEST_S4_PASSWORD", "from-env")]);
     assert!(ok, "{text}");
+}
+
+#[test]
+fn a_duration_can_come_from_the_environment_and_is_read_once() {
+    let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
+    let text = shipped.replacen("max_wait = \"100ms\"", "max_wait = \"${SYNCLINE_TEST_WAIT:-100ms}\"", 1);
+    let schemas = syncline::schema::Catalog::record_names(&common::repo_path("schemas"));
+    let env = std::collections::HashMap::from([("SYNCLINE_TEST_WAIT".to_string(), "250ms".to_string())]);
+    let t = syncline::config::parse(&text, &env, &schemas).unwrap();
+    assert_eq!(t.defaults.batch.max_wait, std::time::Duration::from_millis(250));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    std::fs::write(&path, &text).unwrap();
+    let (ok, out) = validate(&path, &[("SYNCLINE_TEST_WAIT", "soon")]);
+    assert!(!ok);
+    assert!(
+        out.contains("defaults.batch.max_wait: `soon` is not a duration"),
+        "{out}"
+    );
 }

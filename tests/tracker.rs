@@ -5,7 +5,7 @@
 //! times are fixed dates, which the wall clock passes), and the service levels are also judged
 //! at an explicit time a month ahead (`orders stuck --at`).
 
-mod common;
+use syncline_test_support as common;
 
 use std::process::{Child, Command};
 use std::time::Duration;

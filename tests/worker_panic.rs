@@ -3,7 +3,7 @@
 //! shown by `/readyz` as not running (503, with the reason) until it is back, and the records of
 //! the batch it dropped come out once the new worker reads them again: none lost, none doubled.
 
-mod common;
+use syncline_test_support as common;
 
 use std::time::Duration;
 

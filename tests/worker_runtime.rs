@@ -2,7 +2,7 @@
 //! order, duplicates, dead letters with their headers, sequenced dead letters, and a rebalance
 //! between two instances.
 
-mod common;
+use syncline_test_support as common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

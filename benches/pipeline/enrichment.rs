@@ -80,8 +80,8 @@ fn worker_topology(suffix: &str, input: &str, output: &str, run: &str, api: Opti
         t.api.insert("s4".into(), cfg);
         t.workers[0].enrich = Some(EnrichConfig {
             api: "s4".into(),
-            not_found_for: "15m".into(),
-            retry_every: "30s".into(),
+            not_found_for: std::time::Duration::from_secs(15 * 60),
+            retry_every: std::time::Duration::from_secs(30),
         });
     }
     t

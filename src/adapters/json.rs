@@ -157,7 +157,7 @@ pub fn instant_of(value: Option<&Value>, name: &str) -> Result<i64, Failure> {
     super::time::instant(raw).map_err(|e| invalid_timestamp(name, e))
 }
 
-fn invalid_timestamp(name: &str, e: String) -> Failure {
+fn invalid_timestamp(name: &str, e: super::time::TimeError) -> Failure {
     Failure::poison("INVALID_TIMESTAMP", format!("field `{name}`: {e}"))
 }
 
@@ -170,7 +170,7 @@ pub fn date_of(value: Option<&Value>, name: &str) -> Result<Option<i32>, Failure
         .map_err(|e| invalid_date(name, e))
 }
 
-fn invalid_date(name: &str, e: String) -> Failure {
+fn invalid_date(name: &str, e: super::time::TimeError) -> Failure {
     Failure::poison("INVALID_DATE", format!("field `{name}`: {e}"))
 }
 

@@ -5,19 +5,24 @@
 
 use serde_json::Value;
 
+/// A value that is not a timestamp or date in any of the accepted forms; says which it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TimeError(String);
+
 /// Epoch milliseconds from a JSON value, or why not.
-pub fn instant(v: &Value) -> Result<i64, String> {
+pub fn instant(v: &Value) -> Result<i64, TimeError> {
     match v {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            .ok_or_else(|| format!("{n} is not epoch milliseconds")),
+            .ok_or_else(|| TimeError(format!("{n} is not epoch milliseconds"))),
         Value::String(s) => instant_str(s),
-        other => Err(format!("{other} is not a timestamp")),
+        other => Err(TimeError(format!("{other} is not a timestamp"))),
     }
 }
 
-pub fn instant_str(s: &str) -> Result<i64, String> {
+pub fn instant_str(s: &str) -> Result<i64, TimeError> {
     let t = s.trim();
     if let Some(inner) = t.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
         // `/Date(1700000000000)/` or `/Date(1700000000000+0100)/`: the offset is informative only.
@@ -33,11 +38,11 @@ pub fn instant_str(s: &str) -> Result<i64, String> {
             digits
         }
         .parse()
-        .map_err(|_| format!("`{s}` is not a /Date(ms)/ value"))?;
+        .map_err(|_| TimeError(format!("`{s}` is not a /Date(ms)/ value")))?;
         return Ok(if negative { -ms } else { ms });
     }
     if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
-        return t.parse().map_err(|_| format!("`{s}` is out of range"));
+        return t.parse().map_err(|_| TimeError(format!("`{s}` is out of range")));
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());
@@ -50,20 +55,20 @@ pub fn instant_str(s: &str) -> Result<i64, String> {
     if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f") {
         return Ok(dt.and_utc().timestamp_millis());
     }
-    Err(format!(
+    Err(TimeError(format!(
         "`{s}` is not an ISO-8601 timestamp, epoch milliseconds or /Date(ms)/"
-    ))
+    )))
 }
 
 /// Avro `date` (days since 1970-01-01) from `YYYY-MM-DD`, a full timestamp, or `/Date(ms)/`.
-pub fn date(v: &Value) -> Result<i32, String> {
+pub fn date(v: &Value) -> Result<i32, TimeError> {
     match v {
         Value::String(s) => date_str(s),
         other => Ok(instant(other)?.div_euclid(86_400_000) as i32),
     }
 }
 
-pub fn date_str(s: &str) -> Result<i32, String> {
+pub fn date_str(s: &str) -> Result<i32, TimeError> {
     // `YYYY-MM-DD`, chrono's own date syntax: parsed without interpreting a format string.
     if let Ok(d) = s.trim().parse::<chrono::NaiveDate>() {
         return Ok(crate::schema::canonical::epoch_days(d));

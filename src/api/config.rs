@@ -2,6 +2,8 @@
 //! limits. Defined beside the client, so the client needs nothing from `config`; secrets are
 //! `${VAR}` references that `config` expands and checks, and `Debug` never shows them.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 /// One API connection.
@@ -11,8 +13,8 @@ pub struct ApiConfig {
     /// e.g. `https://my-s4.example.com/sap/opu/odata/sap`
     pub base_url: String,
     pub auth: ApiAuth,
-    #[serde(default = "default_timeout")]
-    pub timeout: String,
+    #[serde(default = "default_timeout", deserialize_with = "crate::duration::setting")]
+    pub timeout: Duration,
     /// Requests in flight at once over this connection.
     #[serde(default = "default_concurrent")]
     pub max_concurrent: usize,
@@ -20,8 +22,8 @@ pub struct ApiConfig {
     #[serde(default)]
     pub requests_per_second: u32,
     /// How long an answer is reused; `0s` turns the cache off.
-    #[serde(default = "default_cache_ttl")]
-    pub cache_ttl: String,
+    #[serde(default = "default_cache_ttl", deserialize_with = "crate::duration::setting")]
+    pub cache_ttl: Duration,
     /// Answers kept; 0 turns the cache off.
     #[serde(default = "default_cache_size")]
     pub cache_size: u64,
@@ -29,8 +31,8 @@ pub struct ApiConfig {
     #[serde(default = "default_breaker_failures")]
     pub breaker_failures: u32,
     /// How long an open breaker refuses calls before it lets one through.
-    #[serde(default = "default_breaker_open")]
-    pub breaker_open: String,
+    #[serde(default = "default_breaker_open", deserialize_with = "crate::duration::setting")]
+    pub breaker_open: Duration,
 }
 
 /// How a connection authenticates.
@@ -75,14 +77,14 @@ fn default_sf_audience() -> String {
     "https://login.salesforce.com".into()
 }
 
-fn default_timeout() -> String {
-    "10s".into()
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_concurrent() -> usize {
     8
 }
-fn default_cache_ttl() -> String {
-    "10m".into()
+fn default_cache_ttl() -> Duration {
+    Duration::from_secs(10 * 60)
 }
 fn default_cache_size() -> u64 {
     10_000
@@ -90,8 +92,8 @@ fn default_cache_size() -> u64 {
 fn default_breaker_failures() -> u32 {
     5
 }
-fn default_breaker_open() -> String {
-    "30s".into()
+fn default_breaker_open() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl std::fmt::Debug for ApiAuth {

@@ -88,18 +88,16 @@ impl ApiClient {
             api: name.to_string(),
             message,
         };
-        let timeout = crate::duration::parse(&cfg.timeout).map_err(setup)?;
-        let cache_ttl = crate::duration::parse(&cfg.cache_ttl).map_err(setup)?;
         let http = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(cfg.timeout)
             .build()
             .map_err(|e| setup(e.to_string()))?;
         let limiter =
             std::num::NonZeroU32::new(cfg.requests_per_second).map(|rate| RateLimiter::direct(Quota::per_second(rate)));
-        let cache = (cfg.cache_size > 0 && !cache_ttl.is_zero()).then(|| {
+        let cache = (cfg.cache_size > 0 && !cfg.cache_ttl.is_zero()).then(|| {
             Cache::builder()
                 .max_capacity(cfg.cache_size)
-                .time_to_live(cache_ttl)
+                .time_to_live(cfg.cache_ttl)
                 .build()
         });
         Ok(Self {
@@ -110,10 +108,7 @@ impl ApiClient {
             permits: Semaphore::new(cfg.max_concurrent.max(1)),
             limiter,
             cache,
-            breaker: breaker::Breaker::new(
-                cfg.breaker_failures,
-                crate::duration::parse(&cfg.breaker_open).map_err(setup)?,
-            ),
+            breaker: breaker::Breaker::new(cfg.breaker_failures, cfg.breaker_open),
             max_concurrent: cfg.max_concurrent.max(1),
             metrics,
         })

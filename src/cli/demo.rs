@@ -167,8 +167,8 @@ async fn vendor_apis(t: &Topology, run: &str) -> Result<(Topology, VendorApi), C
         };
         w.enrich = Some(EnrichConfig {
             api: api.into(),
-            not_found_for: "1m".into(),
-            retry_every: "2s".into(),
+            not_found_for: Duration::from_secs(60),
+            retry_every: Duration::from_secs(2),
         });
     }
     println!("vendor APIs: SAP OData v2 and Dynamics 365 OData v4 fixture on {addr}");

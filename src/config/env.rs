@@ -71,19 +71,24 @@ pub fn expand(input: &str, env: &dyn Lookup) -> Result<String, EnvError> {
 /// Expands every string in a TOML tree in place; returns `(key path, error)` for each failure.
 pub fn expand_tree(value: &mut toml::Value, env: &dyn Lookup) -> Vec<(String, EnvError)> {
     let mut errors = Vec::new();
-    walk(value, String::new(), env, &mut errors);
+    each_string(value, &mut |path, s| match expand(s, env) {
+        Ok(v) => *s = v,
+        Err(e) => errors.push((path.to_string(), e)),
+    });
     errors
 }
 
-fn walk(value: &mut toml::Value, path: String, env: &dyn Lookup, errors: &mut Vec<(String, EnvError)>) {
+/// Calls `f` with the dotted key path (`worker[1].batch.max_wait`) of every string in the tree.
+pub fn each_string(value: &mut toml::Value, f: &mut dyn FnMut(&str, &mut String)) {
+    walk(value, String::new(), f);
+}
+
+fn walk(value: &mut toml::Value, path: String, f: &mut dyn FnMut(&str, &mut String)) {
     match value {
-        toml::Value::String(s) => match expand(s, env) {
-            Ok(v) => *s = v,
-            Err(e) => errors.push((path, e)),
-        },
+        toml::Value::String(s) => f(&path, s),
         toml::Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, format!("{path}[{i}]"), env, errors);
+                walk(item, format!("{path}[{i}]"), f);
             }
         }
         toml::Value::Table(table) => {
@@ -93,7 +98,7 @@ fn walk(value: &mut toml::Value, path: String, env: &dyn Lookup, errors: &mut Ve
                 } else {
                     format!("{path}.{k}")
                 };
-                walk(v, child, env, errors);
+                walk(v, child, f);
             }
         }
         _ => {}

@@ -68,12 +68,12 @@ pub fn load(path: &Path, schema_dir: &Path) -> Result<Topology, ConfigError> {
 
 /// Parses topology text; pure, so tests can feed their own environment and schema names.
 pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Result<Topology, Vec<Problem>> {
-    // Structure first, on the raw text, so serde's errors still point at a line.
-    if let Err(e) = toml::from_str::<Topology>(text) {
-        return Err(vec![Problem {
-            key: String::new(),
-            message: e.to_string().trim().replace('\n', "\n    "),
-        }]);
+    // Structure first, on the raw text, so serde's errors still point at a line. Durations are
+    // checked on the expanded tree below, where every bad one is reported, not just the first.
+    if let Err(problem) = structure(text)
+        && !problem.message.contains(crate::duration::NOT_A_DURATION)
+    {
+        return Err(vec![problem]);
     }
     let mut tree: toml::Value = toml::from_str(text).map_err(|e| {
         vec![Problem {
@@ -94,12 +94,13 @@ pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Res
             }
         },
     }));
-    let topology: Topology = match serde::Deserialize::deserialize(tree) {
+    problems.extend(durations(&mut tree));
+    let topology: Topology = match serde_path_to_error::deserialize(tree) {
         Ok(t) => t,
         Err(e) => {
             problems.push(Problem {
-                key: String::new(),
-                message: format!("after expanding ${{...}}: {e}"),
+                key: e.path().to_string(),
+                message: format!("after expanding ${{...}}: {}", e.inner()),
             });
             return Err(problems);
         }
@@ -112,7 +113,64 @@ pub fn parse(text: &str, env: &dyn env::Lookup, known_schemas: &[String]) -> Res
     }
 }
 
-pub use crate::duration::parse as duration;
+/// The settings that are durations, by key name (`service_levels` is a table of them).
+const DURATION_KEYS: &[&str] = &[
+    "timeout",
+    "max_wait",
+    "initial_backoff",
+    "max_backoff",
+    "ttl",
+    "not_found_for",
+    "retry_every",
+    "cache_ttl",
+    "breaker_open",
+];
+
+/// Checks every duration setting of the expanded tree, so all bad ones are listed at once; a bad
+/// one is replaced by `0s` so that serde reads the rest of the file and its problems show too.
+fn durations(tree: &mut toml::Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    env::each_string(tree, &mut |path, text| {
+        let mut parts = path.rsplit('.');
+        let name = parts.next().unwrap_or_default();
+        let parent = parts.next().unwrap_or_default();
+        if (DURATION_KEYS.contains(&name) || parent == "service_levels")
+            && let Err(message) = crate::duration::parse(text)
+        {
+            problems.push(Problem {
+                key: path.to_string(),
+                message,
+            });
+            *text = "0s".into();
+        }
+    });
+    problems
+}
+
+/// The raw text read into a [`Topology`]; the error names the key (serde's path) and the line.
+fn structure(text: &str) -> Result<Topology, Problem> {
+    let whole = |e: toml::de::Error| Problem {
+        key: String::new(),
+        message: e.to_string().trim().replace('\n', "\n    "),
+    };
+    let de = toml::Deserializer::parse(text).map_err(whole)?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner
+            .span()
+            .map(|span| format!(" (line {})", text[..span.start.min(text.len())].lines().count().max(1)))
+            .unwrap_or_default();
+        if key.is_empty() || key == "." {
+            whole(inner)
+        } else {
+            Problem {
+                key,
+                message: format!("{}{line}", inner.message()),
+            }
+        }
+    })
+}
 
 /// API secrets written into the file instead of taken from the environment (checked before
 /// `${VAR}` expansion, which would hide the difference).

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -53,24 +54,25 @@ pub struct TrackerConfig {
     #[serde(default = "default_tracker_topic")]
     pub changelog_topic: String,
     /// `"FROM->TO" = "duration"`: an order in FROM longer than that is stuck.
-    #[serde(default = "default_service_levels")]
-    pub service_levels: BTreeMap<String, String>,
+    #[serde(default = "default_service_levels", deserialize_with = "crate::duration::settings")]
+    pub service_levels: BTreeMap<String, Duration>,
 }
 
 fn default_tracker_topic() -> String {
     "syncline.state.tracker".into()
 }
 
-fn default_service_levels() -> BTreeMap<String, String> {
+fn default_service_levels() -> BTreeMap<String, Duration> {
+    const DAY: u64 = 24 * 3600;
     [
-        ("SUBMITTED->ACCEPTED", "1h"),
-        ("CREDIT_HOLD->ACCEPTED", "1d"),
-        ("ACCEPTED->SHIPPED", "3d"),
-        ("SHIPPED->INVOICED", "2d"),
-        ("INVOICED->PAID", "45d"),
+        ("SUBMITTED->ACCEPTED", DAY / 24),
+        ("CREDIT_HOLD->ACCEPTED", DAY),
+        ("ACCEPTED->SHIPPED", 3 * DAY),
+        ("SHIPPED->INVOICED", 2 * DAY),
+        ("INVOICED->PAID", 45 * DAY),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .map(|(k, secs)| (k.to_string(), Duration::from_secs(secs)))
     .collect()
 }
 
@@ -165,8 +167,8 @@ impl Default for Defaults {
 pub struct BatchConfig {
     #[serde(default = "default_batch_records")]
     pub max_records: usize,
-    #[serde(default = "default_batch_wait")]
-    pub max_wait: String,
+    #[serde(default = "default_batch_wait", deserialize_with = "crate::duration::setting")]
+    pub max_wait: Duration,
 }
 
 /// Under load a transaction closes at this many records. Each transaction costs the broker a
@@ -177,8 +179,8 @@ pub struct BatchConfig {
 fn default_batch_records() -> usize {
     1000
 }
-fn default_batch_wait() -> String {
-    "100ms".into()
+fn default_batch_wait() -> Duration {
+    Duration::from_millis(100)
 }
 
 impl Default for BatchConfig {
@@ -194,20 +196,20 @@ impl Default for BatchConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
-    #[serde(default = "default_initial_backoff")]
-    pub initial_backoff: String,
-    #[serde(default = "default_max_backoff")]
-    pub max_backoff: String,
+    #[serde(default = "default_initial_backoff", deserialize_with = "crate::duration::setting")]
+    pub initial_backoff: Duration,
+    #[serde(default = "default_max_backoff", deserialize_with = "crate::duration::setting")]
+    pub max_backoff: Duration,
     /// 0 means retry forever (back-pressure, never drop).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
 }
 
-fn default_initial_backoff() -> String {
-    "200ms".into()
+fn default_initial_backoff() -> Duration {
+    Duration::from_millis(200)
 }
-fn default_max_backoff() -> String {
-    "30s".into()
+fn default_max_backoff() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_max_attempts() -> u32 {
     0
@@ -227,14 +229,14 @@ impl Default for RetryConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DedupeConfig {
-    #[serde(default = "default_dedupe_ttl")]
-    pub ttl: String,
+    #[serde(default = "default_dedupe_ttl", deserialize_with = "crate::duration::setting")]
+    pub ttl: Duration,
     #[serde(default = "default_dedupe_entries")]
     pub max_entries: usize,
 }
 
-fn default_dedupe_ttl() -> String {
-    "7d".into()
+fn default_dedupe_ttl() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
 }
 fn default_dedupe_entries() -> usize {
     1_000_000
@@ -291,23 +293,24 @@ pub struct EnrichConfig {
     pub api: String,
     /// A record whose document the API still does not find this long after the event is
     /// dead-lettered `ENRICHMENT_NOT_FOUND`.
-    #[serde(default = "default_not_found_for")]
-    pub not_found_for: String,
+    #[serde(default = "default_not_found_for", deserialize_with = "crate::duration::setting")]
+    pub not_found_for: Duration,
     /// How often records parked for a document not found yet are tried again.
-    #[serde(default = "default_retry_every")]
-    pub retry_every: String,
+    #[serde(default = "default_retry_every", deserialize_with = "crate::duration::setting")]
+    pub retry_every: Duration,
 }
 
-fn default_not_found_for() -> String {
-    "15m".into()
+fn default_not_found_for() -> Duration {
+    Duration::from_secs(15 * 60)
 }
-fn default_retry_every() -> String {
-    "30s".into()
+fn default_retry_every() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn yes() -> bool {
     true
 }
+
 fn one() -> usize {
     1
 }
@@ -386,7 +389,7 @@ mod tests {
             url: "http://r".into(),
             username: Some("u".into()),
             password: Some("hunter2".into()),
-            timeout: "5s".into(),
+            timeout: Duration::from_secs(5),
         };
         assert!(!format!("{registry:?}").contains("hunter2"));
     }

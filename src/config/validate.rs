@@ -1,4 +1,4 @@
-//! Cross-field rules of a parsed topology: names, references, durations, addresses.
+//! Cross-field rules of a parsed topology: names, references, ranges, addresses (durations are parsed by serde, see `crate::duration`).
 //!
 //! Owns: every rule that serde cannot express, each reported as a [`Problem`] that names the key
 //! and what would be valid. Must not: stop at the first problem, or touch the network.
@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use super::{BatchConfig, DedupeConfig, Problem, RetryConfig, Topology, duration};
+use super::{BatchConfig, DedupeConfig, Problem, RetryConfig, Topology};
 
 /// Most records one transaction may batch; see `batch` below.
 const MAX_BATCH_RECORDS: usize = 10_000;
@@ -33,7 +33,7 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
     v.workers(t, known_schemas);
     v.apis(t);
     v.topic("tracker.changelog_topic", &t.tracker.changelog_topic);
-    for (transition, limit) in &t.tracker.service_levels {
+    for transition in t.tracker.service_levels.keys() {
         let key = format!("tracker.service_levels.\"{transition}\"");
         if crate::schema::lifecycle::parse_transition(transition).is_none() {
             v.push(
@@ -44,7 +44,6 @@ pub fn validate(t: &Topology, known_schemas: &[String]) -> Vec<Problem> {
                 ),
             );
         }
-        v.duration(&key, limit);
     }
     v.problems
 }
@@ -106,7 +105,6 @@ impl Validator {
                 "a password is set without a username; set both or neither",
             );
         }
-        self.duration("registry.timeout", &t.registry.timeout);
     }
 
     fn apis(&mut self, t: &Topology) {
@@ -130,9 +128,6 @@ impl Validator {
                 }
                 super::ApiAuth::Basic { .. } => {}
             }
-            self.duration(&format!("{at}.timeout"), &a.timeout);
-            self.duration(&format!("{at}.cache_ttl"), &a.cache_ttl);
-            self.duration(&format!("{at}.breaker_open"), &a.breaker_open);
             if a.max_concurrent == 0 {
                 self.push(
                     format!("{at}.max_concurrent"),
@@ -148,12 +143,6 @@ impl Validator {
                 key.to_string(),
                 format!("`{text}` is not an http(s) URL; write e.g. `https://my-s4.example.com/sap/opu/odata/sap`"),
             );
-        }
-    }
-
-    fn duration(&mut self, key: &str, text: &str) {
-        if let Err(e) = duration(text) {
-            self.push(key, e);
         }
     }
 
@@ -185,24 +174,21 @@ impl Validator {
                 format!("must be at most {MAX_BATCH_RECORDS} (one transaction's state record must stay under Kafka's 1 MB message limit); raise max_wait instead"),
             );
         }
-        self.duration(&format!("{key}.max_wait"), &b.max_wait);
     }
 
     fn retry(&mut self, key: &str, r: &RetryConfig) {
-        self.duration(&format!("{key}.initial_backoff"), &r.initial_backoff);
-        self.duration(&format!("{key}.max_backoff"), &r.max_backoff);
-        if let (Ok(a), Ok(b)) = (duration(&r.initial_backoff), duration(&r.max_backoff))
-            && a > b
-        {
+        if r.initial_backoff > r.max_backoff {
             self.push(
                 format!("{key}.initial_backoff"),
-                format!("is longer than max_backoff ({})", r.max_backoff),
+                format!(
+                    "is longer than max_backoff ({})",
+                    humantime::format_duration(r.max_backoff)
+                ),
             );
         }
     }
 
     fn dedupe(&mut self, key: &str, d: &DedupeConfig) {
-        self.duration(&format!("{key}.ttl"), &d.ttl);
         if d.max_entries == 0 {
             self.push(format!("{key}.max_entries"), "must be at least 1");
         }
@@ -314,8 +300,6 @@ impl Validator {
                 format!("the `{adapter}` adapter has no lookups to complete events with; remove [worker.enrich]"),
             ),
         }
-        self.duration(&format!("{at}.not_found_for"), &e.not_found_for);
-        self.duration(&format!("{at}.retry_every"), &e.retry_every);
     }
 
     fn transform(&mut self, at: &str, w: &super::WorkerConfig, known_schemas: &[String]) {

@@ -150,7 +150,7 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, ReplayError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
     }
-    crate::config::duration(text)
+    crate::duration::parse(text)
         .map(|d| now_ms - d.as_millis() as i64)
         .map_err(|_| ReplayError::BadTime(text.to_string()))
 }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::config::{self, KafkaConfig, Topology};
+use crate::config::{KafkaConfig, Topology};
 use crate::kafka::clients::{self, TopicSpec};
 use crate::kafka::txn::{Out, Outbox};
 use crate::schema::canonical::*;
@@ -148,7 +148,7 @@ impl Tracker {
             .tracker
             .service_levels
             .iter()
-            .filter_map(|(k, v)| Some((k.clone(), parse_transition(k)?.0, config::duration(v).ok()?)))
+            .filter_map(|(k, v)| Some((k.clone(), parse_transition(k)?.0, *v)))
             .collect();
         Self {
             timelines: HashMap::new(),

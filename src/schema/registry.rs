@@ -23,12 +23,12 @@ pub struct RegistryConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    #[serde(default = "default_registry_timeout")]
-    pub timeout: String,
+    #[serde(default = "default_registry_timeout", deserialize_with = "crate::duration::setting")]
+    pub timeout: std::time::Duration,
 }
 
-fn default_registry_timeout() -> String {
-    "5s".into()
+fn default_registry_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
 }
 
 impl std::fmt::Debug for RegistryConfig {
@@ -58,9 +58,8 @@ pub enum RegistryError {
 
 /// Builds the converter's settings from the topology's `[registry]`.
 pub fn sr_settings(cfg: &RegistryConfig) -> Result<SrSettings, RegistryError> {
-    let timeout = crate::duration::parse(&cfg.timeout).map_err(RegistryError::Settings)?;
     let mut builder = SrSettings::new_builder(cfg.url.trim_end_matches('/').to_string());
-    builder.set_timeout(timeout).no_proxy();
+    builder.set_timeout(cfg.timeout).no_proxy();
     if let Some(user) = &cfg.username {
         builder.set_basic_authorization(user, cfg.password.as_deref());
     }
@@ -88,9 +87,8 @@ struct ConfigResponse {
 
 impl RegistryClient {
     pub fn new(cfg: &RegistryConfig) -> Result<Self, RegistryError> {
-        let timeout = crate::duration::parse(&cfg.timeout).map_err(RegistryError::Settings)?;
         let http = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(cfg.timeout)
             .no_proxy()
             .build()
             .map_err(|e| RegistryError::Settings(error_chain(&e)))?;

@@ -249,8 +249,11 @@ pub trait Transform: Send + Sync {
 pub enum BuildError {
     #[error("worker `{worker}`: transform `{transform}` is not available in this build")]
     NotAvailable { worker: String, transform: String },
-    #[error("worker `{worker}`: `{kind}` in [worker.event_types] is not an event kind")]
-    UnknownKind { worker: String, kind: String },
+    #[error("worker `{worker}`: {kind} (in [worker.event_types])")]
+    UnknownKind {
+        worker: String,
+        kind: crate::adapters::erp::catalog::UnknownKind,
+    },
     #[error("worker `{worker}`: transform `{transform}` cannot read adapter `{adapter}`; it reads: {valid}")]
     WrongAdapter {
         worker: String,

@@ -5,6 +5,11 @@
 
 use super::{ErpEventKind, Profile};
 
+/// A kind name in `[worker.event_types]` that is none of [`ErpEventKind::NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an event kind")]
+pub struct UnknownKind(pub String);
+
 /// A profile as one worker reads it: the vendor's built-in event ids, and those the deployment
 /// adds in `[worker.event_types]` for events the vendor publishes without a documented id
 /// (Dynamics 365's catalog depends on what is enabled and extended).
@@ -27,10 +32,10 @@ impl Catalog {
     pub fn with<'n>(
         profile: &'static Profile,
         added: impl IntoIterator<Item = (&'n String, &'n String)>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UnknownKind> {
         let mut c = Catalog::of(profile);
         for (id, kind) in added {
-            let k = ErpEventKind::from_name(kind).ok_or_else(|| kind.clone())?;
+            let k = ErpEventKind::from_name(kind).ok_or_else(|| UnknownKind(kind.clone()))?;
             c.added.push((id.clone(), k));
         }
         Ok(c)
@@ -95,7 +100,7 @@ mod tests {
         let wrong = [("X".to_string(), "confirmed".to_string())];
         assert_eq!(
             Catalog::with(&D365_FO, wrong.iter().map(|(a, b)| (a, b))).unwrap_err(),
-            "confirmed"
+            UnknownKind("confirmed".into())
         );
     }
 }

@@ -104,10 +104,7 @@ impl SfEvent {
 
     /// A date field (`YYYY-MM-DD` or a timestamp) as an Avro date.
     pub fn date(&self, name: &str) -> Result<Option<i32>, Failure> {
-        self.field(name)
-            .map(time::date)
-            .transpose()
-            .map_err(|m| Failure::poison("INVALID_DATE", format!("field `{name}`: {m}")))
+        json::date_of(self.field(name), name)
     }
 }
 

@@ -66,17 +66,14 @@ pub fn for_worker(w: &crate::config::WorkerConfig, apis: &Apis) -> Result<Option
         let profile = Profile::by_name(&w.adapter)
             .filter(|p| !p.lookups.is_empty())
             .ok_or_else(|| setting("enrich", format!("the `{}` adapter has no lookups", w.adapter)))?;
-        Vendor::Erp(
-            Catalog::with(profile, &w.event_types)
-                .map_err(|kind| setting("event_types", format!("`{kind}` is not an event kind")))?,
-        )
+        Vendor::Erp(Catalog::with(profile, &w.event_types).map_err(|kind| setting("event_types", kind.to_string()))?)
     };
     let concurrency = api.max_concurrent() * 2;
     Ok(Some(Arc::new(Enricher {
         api,
         vendor,
-        not_found_for: crate::config::duration(&e.not_found_for).map_err(|m| setting("enrich.not_found_for", m))?,
-        retry_every: crate::config::duration(&e.retry_every).map_err(|m| setting("enrich.retry_every", m))?,
+        not_found_for: e.not_found_for,
+        retry_every: e.retry_every,
         concurrency,
     })))
 }

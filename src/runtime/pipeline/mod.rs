@@ -27,7 +27,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use tracing::{debug, info};
 
 use crate::adapters::RawRecord;
-use crate::config::{self, Topology, WorkerConfig};
+use crate::config::{Topology, WorkerConfig};
 use crate::failure::ErrorClass;
 use crate::schema::Codec;
 use crate::telemetry::Metrics;
@@ -160,9 +160,6 @@ pub enum SetupError {
 
 impl Settings {
     pub fn resolve(t: &Topology, w: &WorkerConfig) -> Result<Self, SetupError> {
-        let duration = |key: &'static str, text: &str| {
-            config::duration(text).map_err(|message| SetupError::Setting { key, message })
-        };
         let batch = w.batch.as_ref().unwrap_or(&t.defaults.batch);
         let retry = w.retry.as_ref().unwrap_or(&t.defaults.retry);
         let dedupe = w.dedupe.as_ref().unwrap_or(&t.defaults.dedupe);
@@ -170,13 +167,13 @@ impl Settings {
             name: w.name.clone(),
             inputs: w.inputs.clone(),
             max_records: batch.max_records,
-            max_wait: duration("batch.max_wait", &batch.max_wait)?,
+            max_wait: batch.max_wait,
             backoff: Backoff {
-                initial: duration("retry.initial_backoff", &retry.initial_backoff)?,
-                max: duration("retry.max_backoff", &retry.max_backoff)?,
+                initial: retry.initial_backoff,
+                max: retry.max_backoff,
                 max_attempts: retry.max_attempts,
             },
-            dedupe_ttl: duration("dedupe.ttl", &dedupe.ttl)?,
+            dedupe_ttl: dedupe.ttl,
             dedupe_max_entries: dedupe.max_entries,
             sequenced_dead_letters: w.sequenced_dead_letters,
             dead_letter_topic: t.defaults.dead_letter_topic.clone(),
