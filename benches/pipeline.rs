@@ -13,11 +13,14 @@
 //! (c) then the `order-submission` worker (Salesforce platform events, master data, routing)
 //!     against a passthrough of its own input, the same way as (a)/(b).
 //! (d) then thin events completed through the vendor API fixture (`pipeline/enrichment.rs`).
+//! (e) then the whole shipped topology under a mixed load, CPU per record per worker
+//!     (`pipeline/mixed.rs`).
 //! Environment: BENCH_EVENTS (default 300000), BENCH_ROUNDS (5), BENCH_WARMUP (1 round of each
 //! pipeline first, not counted), BENCH_RATE (5000), BENCH_SECONDS (20), BENCH_BATCH (records
 //! per transaction for both pipelines; default the topology's `batch.max_records`),
 //! BENCH_SF_EVENTS (100000 Salesforce events for (c)), BENCH_ONLY=order-submission or
-//! BENCH_ONLY=enrichment (run (c) or (d) alone and print it; BENCHMARKS.md is left as it is).
+//! BENCH_ONLY=enrichment or BENCH_ONLY=mixed (run (c), (d) or (e) alone and print it;
+//! BENCHMARKS.md is left as it is), BENCH_MIXED_EVENTS (5000 per input topic for (e)).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +38,8 @@ use tokio::sync::watch;
 
 #[path = "pipeline/enrichment.rs"]
 mod enrichment;
+#[path = "pipeline/mixed.rs"]
+mod mixed;
 
 /// The allocator `syncline` itself runs with (src/main.rs), for both pipelines alike.
 #[global_allocator]
@@ -723,6 +728,10 @@ async fn run() {
         );
         return;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("mixed") {
+        println!("{}", mixed::section(&mixed::run(&suffix).await));
+        return;
+    }
     let enrichment_rounds = env_num("BENCH_ENRICH_ROUNDS", 3);
     if std::env::var("BENCH_ONLY").as_deref() == Ok("enrichment") {
         let e = enrichment::rounds(&suffix, enrichment_rounds).await;
@@ -872,10 +881,12 @@ the commit both pipelines wait on.\n",
         .and_then(|old| old.find("\n## History").map(|i| old[i..].to_string()))
         .unwrap_or_default();
     let e = enrichment::rounds(&suffix, enrichment_rounds).await;
+    let m = mixed::run(&suffix).await;
     let report = format!(
-        "{report}{}{}{history}",
+        "{report}{}{}{}{history}",
         salesforce_section(&sf),
-        enrichment::section(&e)
+        enrichment::section(&e),
+        mixed::section(&m)
     );
     std::fs::write(repo("BENCHMARKS.md"), &report).unwrap();
     println!("{report}");
