@@ -73,7 +73,13 @@ impl Process {
         );
         let (stop, shutdown) = watch::channel(false);
         supervisor::check_selection(&topology, &opts.workers)?;
-        let xref = xref_feed::start(&topology.kafka, &topology.defaults.xref_topic, shutdown.clone()).await?;
+        let xref = xref_feed::start(
+            &topology.kafka,
+            &topology.defaults.xref_topic,
+            metrics.accounts_in_state.clone(),
+            shutdown.clone(),
+        )
+        .await?;
         let apis = crate::runtime::enrich::connect(&topology, &metrics)?;
         let health = Health::default();
         let bound = match opts.http {

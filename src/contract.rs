@@ -273,6 +273,11 @@ async fn decode(t: &Topology, catalog: &Catalog, codec: &Codec, captured: &[Capt
                 .push((header(c, header::PARK_REF), header(c, header::PARK_REASON)));
         } else if c.topic.starts_with("syncline.state.") {
             continue;
+        } else if c.topic == t.defaults.xref_topic {
+            // Cross-reference writes (a governed account's state) are JSON.
+            let value = serde_json::from_slice(c.payload.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+            let key = c.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned());
+            produced.outputs.push((c.topic.clone(), key, value));
         } else {
             let schema = t
                 .workers

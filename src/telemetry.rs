@@ -35,6 +35,7 @@ pub struct Metrics {
     pub api_budget_remaining: IntGaugeVec,
     pub orders_in_state: IntGaugeVec,
     pub orders_stuck: IntGaugeVec,
+    pub accounts_in_state: IntGaugeVec,
 }
 
 impl Metrics {
@@ -198,8 +199,17 @@ impl Metrics {
             &["transition"],
         )?;
         registry.register(Box::new(orders_stuck.clone()))?;
+        let accounts_in_state = IntGaugeVec::new(
+            Opts::new(
+                "syncline_accounts_in_state",
+                "Governed accounts in each customer governance state (from mdm.xref: every process reports the same count).",
+            ),
+            &["state"],
+        )?;
+        registry.register(Box::new(accounts_in_state.clone()))?;
         Ok(Self {
             registry,
+            accounts_in_state,
             orders_in_state,
             orders_stuck,
             consumed,

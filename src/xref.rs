@@ -7,15 +7,21 @@
 //! Record format on `mdm.xref` (compacted): key `<type>:<id>`, JSON value, e.g.
 //! `account:001Dn00000A1b2cIAB` → `{"type":"account","salesforce_id":"001Dn00000A1b2cIAB",
 //! "erp_customer_id":"17100001","erp_instance":"erp-na","payment_terms":"NT30"}`. A tombstone
-//! deletes the entry.
+//! deletes the entry. Known customers may carry `name`, `tax_id`, `street`, `postal_code` and
+//! `country`: customer governance checks new accounts against them for duplicates.
+//!
+//! `governance:<account id>` entries are the governed accounts' state (written by the governance
+//! worker in its transactions): a lower `version` than the one held is a late read of an older
+//! write and is ignored, so the table never moves an account back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::schema::canonical::{Address, GovernanceReason, GovernanceState, GovernanceTransition};
 use crate::schema::decimal::Dec;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum XrefEntry {
     Account {
@@ -25,6 +31,9 @@ pub enum XrefEntry {
         erp_instance: Option<String>,
         #[serde(default)]
         payment_terms: Option<String>,
+        /// What the ERP knows of the customer, for duplicate checks (all optional).
+        #[serde(default, flatten)]
+        known: KnownCustomer,
     },
     Product {
         salesforce_id: String,
@@ -54,6 +63,80 @@ pub enum XrefEntry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         salesforce_order_id: Option<String>,
     },
+    /// A governed account's state (`transforms::governance`).
+    Governance(Box<GovernedAccount>),
+}
+
+/// The duplicate-relevant data of a known ERP customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownCustomer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// The account data governance keeps: the latest value of each field the account's change
+/// events carried (an update event carries only what changed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountData {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub tax_id: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub payment_terms: Option<String>,
+    /// The account's own legal entity field (an override of the billing country's).
+    #[serde(default)]
+    pub legal_entity: Option<String>,
+    #[serde(default)]
+    pub billing_address: Option<Address>,
+    #[serde(default)]
+    pub shipping_address: Option<Address>,
+    /// The requested credit limit, as the decimal text the event carried.
+    #[serde(default)]
+    pub credit_limit: Option<String>,
+}
+
+/// One governed account: its state, the data checked, why it is where it is, and every
+/// transition with who decided and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GovernedAccount {
+    pub salesforce_id: String,
+    pub version: i64,
+    pub state: GovernanceState,
+    pub state_at: i64,
+    pub data: AccountData,
+    /// Assigned by the rules (billing country, or the account's override).
+    #[serde(default)]
+    pub legal_entity: Option<String>,
+    #[serde(default)]
+    pub erp_customer_id: Option<String>,
+    #[serde(default)]
+    pub erp_instance: Option<String>,
+    #[serde(default)]
+    pub reasons: Vec<GovernanceReason>,
+    /// A credit review is still due after the current review (a suspected duplicate that also
+    /// asks for more credit than its legal entity grants unreviewed).
+    #[serde(default)]
+    pub credit_review_due: bool,
+    #[serde(default)]
+    pub history: Vec<GovernanceTransition>,
+}
+
+impl GovernedAccount {
+    /// When the account last entered `state`, if it ever did.
+    pub fn entered(&self, state: GovernanceState) -> Option<i64> {
+        self.history.iter().rev().find(|t| t.to == state).map(|t| t.at)
+    }
 }
 
 fn one() -> String {
@@ -74,6 +157,7 @@ impl XrefEntry {
                 id,
                 ..
             } => document_reference(system, instance, document, id),
+            XrefEntry::Governance(g) => reference("governance", &g.salesforce_id),
         }
     }
 }
@@ -94,6 +178,47 @@ pub trait XrefLookup {
     fn product_by_material(&self, material: &str) -> Option<&str>;
     /// Salesforce Account id of an ERP customer.
     fn account_by_customer(&self, customer: &str) -> Option<&str>;
+    /// Every known customer (`account:`) and governed account (`governance:`) entry.
+    fn for_each_account(&self, f: &mut dyn FnMut(&XrefEntry));
+}
+
+/// A table seen through writes not applied to it yet (a batch's earlier records): the writes
+/// win, newest first.
+pub struct Overlay<'a> {
+    pub base: &'a dyn XrefLookup,
+    pub writes: &'a [XrefEntry],
+}
+
+impl XrefLookup for Overlay<'_> {
+    fn get(&self, reference: &str) -> Option<&XrefEntry> {
+        self.writes
+            .iter()
+            .rev()
+            .find(|e| e.reference() == reference)
+            .or_else(|| self.base.get(reference))
+    }
+
+    fn product_by_material(&self, material: &str) -> Option<&str> {
+        self.base.product_by_material(material)
+    }
+
+    fn account_by_customer(&self, customer: &str) -> Option<&str> {
+        self.base.account_by_customer(customer)
+    }
+
+    fn for_each_account(&self, f: &mut dyn FnMut(&XrefEntry)) {
+        let mut seen = BTreeSet::new();
+        for e in self.writes.iter().rev() {
+            if matches!(e, XrefEntry::Account { .. } | XrefEntry::Governance(_)) && seen.insert(e.reference()) {
+                f(e);
+            }
+        }
+        self.base.for_each_account(&mut |e| {
+            if !seen.contains(&e.reference()) {
+                f(e)
+            }
+        });
+    }
 }
 
 /// The whole cross-reference, kept current by the feed.
@@ -102,6 +227,10 @@ pub struct XrefTable {
     entries: HashMap<String, XrefEntry>,
     by_material: HashMap<String, String>,
     by_customer: HashMap<String, String>,
+    /// Keys of the `account:` and `governance:` entries (duplicate candidates).
+    accounts: BTreeSet<String>,
+    /// Governed accounts per state (`syncline_accounts_in_state`).
+    in_state: BTreeMap<GovernanceState, i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +266,11 @@ impl XrefTable {
                 message: format!("factor `{factor}` must be a positive decimal"),
             });
         }
+        if let (XrefEntry::Governance(new), Some(XrefEntry::Governance(held))) = (&entry, self.entries.get(key))
+            && new.version < held.version
+        {
+            return Ok(key.to_string());
+        }
         if let Some(old) = self.entries.get(key).cloned() {
             self.unindex(&old);
         }
@@ -154,6 +288,11 @@ impl XrefTable {
                 ..
             } => {
                 self.by_customer.insert(erp_customer_id.clone(), salesforce_id.clone());
+                self.accounts.insert(key.to_string());
+            }
+            XrefEntry::Governance(g) => {
+                *self.in_state.entry(g.state).or_default() += 1;
+                self.accounts.insert(key.to_string());
             }
             XrefEntry::Uom { .. } | XrefEntry::Document { .. } => {}
         }
@@ -166,11 +305,35 @@ impl XrefTable {
             XrefEntry::Product { erp_material_id, .. } => {
                 self.by_material.remove(erp_material_id);
             }
-            XrefEntry::Account { erp_customer_id, .. } => {
+            XrefEntry::Account {
+                erp_customer_id,
+                salesforce_id,
+                ..
+            } => {
                 self.by_customer.remove(erp_customer_id);
+                self.accounts.remove(&reference("account", salesforce_id));
+            }
+            XrefEntry::Governance(g) => {
+                if let Some(n) = self.in_state.get_mut(&g.state) {
+                    *n -= 1;
+                }
+                self.accounts.remove(&reference("governance", &g.salesforce_id));
             }
             XrefEntry::Uom { .. } | XrefEntry::Document { .. } => {}
         }
+    }
+
+    /// Governed accounts per state.
+    pub fn accounts_in_state(&self) -> &BTreeMap<GovernanceState, i64> {
+        &self.in_state
+    }
+
+    /// Every governed account.
+    pub fn governed(&self) -> impl Iterator<Item = &GovernedAccount> {
+        self.accounts.iter().filter_map(|k| match self.entries.get(k) {
+            Some(XrefEntry::Governance(g)) => Some(&**g),
+            _ => None,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -194,6 +357,14 @@ impl XrefLookup for XrefTable {
     fn account_by_customer(&self, customer: &str) -> Option<&str> {
         self.by_customer.get(customer).map(String::as_str)
     }
+
+    fn for_each_account(&self, f: &mut dyn FnMut(&XrefEntry)) {
+        for k in &self.accounts {
+            if let Some(e) = self.entries.get(k) {
+                f(e);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -208,6 +379,27 @@ mod tests {
         assert_eq!(t.product_by_material("TG11"), Some("01tA"));
         t.apply("product:01tA", None).unwrap();
         assert!(t.get("product:01tA").is_none() && t.product_by_material("TG11").is_none());
+    }
+
+    #[test]
+    fn a_governed_account_reads_back_with_its_scores_and_an_older_version_never_replaces_it() {
+        let mut t = XrefTable::default();
+        let at = |version: i64, state: &str| {
+            format!(
+                r#"{{"type":"governance","salesforce_id":"001A","version":{version},"state":"{state}","state_at":1,"data":{{}},
+                "reasons":[{{"code":"DUPLICATE_NAME","message":"m","candidate_account_id":"001B","score":0.963}}]}}"#
+            )
+        };
+        t.apply("governance:001A", Some(at(2, "REQUESTED").as_bytes())).unwrap();
+        t.apply("governance:001A", Some(at(1, "DUPLICATE_SUSPECTED").as_bytes()))
+            .unwrap();
+        let Some(XrefEntry::Governance(g)) = t.get("governance:001A") else {
+            panic!("not applied")
+        };
+        assert_eq!((g.version, g.state), (2, GovernanceState::Requested));
+        assert_eq!(g.reasons[0].score, Some(0.963));
+        assert_eq!(t.accounts_in_state().get(&GovernanceState::Requested), Some(&1));
+        assert_eq!(t.governed().count(), 1);
     }
 
     #[test]

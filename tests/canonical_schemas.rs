@@ -236,7 +236,7 @@ async fn register_is_idempotent_and_sets_backward() {
     topics.sort();
     topics.dedup();
     assert_eq!(first.len(), topics.len(), "one subject per output topic");
-    assert_eq!(first.len(), 16, "the public topics and the status gate's internal one");
+    assert_eq!(first.len(), 18, "the public topics and the status gate's internal one");
     assert!(first.iter().all(|r| r.newly_registered && r.compatibility_changed));
     let second = registry::register_all(&client, &topology.output_subjects(), &catalog)
         .await

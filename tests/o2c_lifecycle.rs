@@ -148,7 +148,8 @@ async fn order_to_cash_with_parking_redrive_stale_status_and_dead_letters() {
         "salesforce/account_change.create.json",
     )
     .await;
-    let customer: CustomerMaster = env.decode(&env.wait("o2c.customer", 1).await[0]).await;
+    // A clean account: approved by the rules, requested from the EU ERP (its legal entity's).
+    let customer: CustomerMaster = env.decode(&env.wait("erp.eu.customer.requests", 1).await[0]).await;
     assert_eq!(customer.change_type, ChangeType::Create);
     assert!(
         common::read_all(&env.topic("erp.eu.sales-order.requests"))

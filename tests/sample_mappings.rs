@@ -28,7 +28,8 @@ fn xref(with_late_account: bool) -> XrefTable {
 fn run(worker: &str, sample: &str, table: &XrefTable) -> Result<Transformed, Failure> {
     let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
     let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
-    let transform = transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types).unwrap();
+    let transform =
+        transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types, w.governance.as_ref()).unwrap();
     let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
     let raw = RawRecord {
         topic: &w.inputs[0],
@@ -165,8 +166,15 @@ fn order_change_event_with_bitmap_changed_fields_maps_when_activated() {
 }
 
 #[test]
-fn account_changes_become_customer_master_and_gaps_are_refused() {
+fn a_clean_new_account_is_approved_by_the_rules_and_requested_and_gaps_are_refused() {
     let t = run("account-sync", "salesforce/account_change.create.json", &xref(false)).unwrap();
+    let CanonicalRecord::AccountGovernance(g) = only(&t, "account_governance") else {
+        panic!()
+    };
+    let path: Vec<_> = g.transitions.iter().map(|t| t.to).collect();
+    use GovernanceState as S;
+    assert_eq!(path, [S::Proposed, S::Validated, S::Approved, S::Requested]);
+    assert_eq!(g.legal_entity.as_deref(), Some("DE01"));
     let CanonicalRecord::CustomerMaster(c) = only(&t, "customer_master") else {
         panic!()
     };
@@ -176,7 +184,7 @@ fn account_changes_become_customer_master_and_gaps_are_refused() {
         c.billing_address.as_ref().and_then(|a| a.city.as_deref()),
         Some("Berlin")
     );
-    assert_eq!(c.tax_id.as_deref(), Some("DE811234567"));
+    assert_eq!(c.tax_id.as_deref(), Some("DE811234565"));
     let gap = run("account-sync", "salesforce/account_change.gap.json", &xref(false)).unwrap_err();
     assert_eq!(gap.code, "SF_GAP_EVENT");
 }
@@ -308,7 +316,8 @@ fn run_edited(
 ) -> Result<Transformed, Failure> {
     let topology = common::parse_topology(&std::fs::read_to_string(common::repo_path("topology.toml")).unwrap());
     let w = topology.workers.iter().find(|w| w.name == worker).unwrap();
-    let transform = transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types).unwrap();
+    let transform =
+        transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types, w.governance.as_ref()).unwrap();
     let record = syncline::samples::load(&common::repo_path(&format!("samples/{sample}")), RUN).unwrap();
     let mut value: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
     edit(&mut value);

@@ -3,6 +3,7 @@
 //! Owns: argument names, help texts and how results are printed. Must not: hold logic that
 //! another entry point (tests, `syncline test`) would need; commands call into the library.
 
+mod customers;
 mod demo;
 mod dlq;
 mod run;
@@ -80,6 +81,11 @@ enum Command {
         /// Machine-readable results.
         #[arg(long)]
         json: bool,
+    },
+    /// Customer governance: accounts in review, decisions, service levels.
+    Customers {
+        #[command(subcommand)]
+        action: customers::CustomersCommand,
     },
     /// Dead letters: list, show, replay, release.
     Dlq {
@@ -285,6 +291,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let t = config::load(&topology_path, &schemas_path)?;
             reach_kafka(&t.kafka).await?;
             dlq::run(&t, action).await
+        }
+        Command::Customers { action } => {
+            let t = config::load(&topology_path, &schemas_path)?;
+            reach_kafka(&t.kafka).await?;
+            customers::run(&t, action).await
         }
         Command::Topics {
             action: TopicsCommand::Create { partitions },

@@ -4,6 +4,7 @@
 //! each naming the file, the key and what would be valid. Must not: open network connections.
 
 pub mod env;
+pub mod governance;
 pub mod types;
 pub mod validate;
 

@@ -282,6 +282,9 @@ pub struct WorkerConfig {
     /// e.g. the ids a Dynamics 365 business event catalog lists): `"<id>" = "order_accepted"`.
     #[serde(default)]
     pub event_types: std::collections::BTreeMap<String, String>,
+    /// Customer governance rules (`[worker.governance]`, transform `account_governance`).
+    #[serde(default)]
+    pub governance: Option<crate::transforms::governance::Rules>,
 }
 
 /// How a worker completes thin events: the connection its profile's lookups call, and how long a

@@ -247,6 +247,9 @@ impl Validator {
                 self.enrich(t, &format!("{at}.enrich"), &w.adapter, e);
             }
             self.event_types(&at, w);
+            for (key, message) in super::governance::problems(t, &at, w) {
+                self.push(key, message);
+            }
         }
     }
 

@@ -261,6 +261,11 @@ fn step_of(record: &CanonicalRecord) -> Placed {
             step.what = "CUSTOMER".into();
             (c.salesforce_account_id.clone(), None)
         }
+        CanonicalRecord::AccountGovernance(g) => {
+            step.what = format!("GOVERNANCE {}", g.state.name());
+            step.at = g.state_at;
+            (g.salesforce_account_id.clone(), None)
+        }
         CanonicalRecord::ReturnAuthorization(r) => {
             step.what = format!("RETURN {} {}", r.rma_id, enum_name(&r.status));
             step.at = r.status_at;

@@ -43,8 +43,13 @@ impl Xref {
 }
 
 /// Starts the feed task; the returned handle's `caught_up` turns true once the topic's current
-/// end has been read.
-pub async fn start(cfg: &KafkaConfig, topic: &str, mut shutdown: watch::Receiver<bool>) -> Result<Xref, KafkaError> {
+/// end has been read. `accounts_in_state` follows the governed accounts the table holds.
+pub async fn start(
+    cfg: &KafkaConfig,
+    topic: &str,
+    accounts_in_state: prometheus::IntGaugeVec,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<Xref, KafkaError> {
     let table = Arc::new(RwLock::new(XrefTable::default()));
     let (arrivals, _) = broadcast::channel(4096);
     let (ready_tx, caught_up) = watch::channel(false);
@@ -93,7 +98,15 @@ pub async fn start(cfg: &KafkaConfig, topic: &str, mut shutdown: watch::Receiver
                     }
                     Ok(Ok(m)) => {
                         let key = m.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default().to_string();
-                        let applied = table.write().map(|mut t| t.apply(&key, m.payload()));
+                        let applied = table.write().map(|mut t| {
+                            let applied = t.apply(&key, m.payload());
+                            if key.starts_with("governance:") {
+                                for (state, n) in t.accounts_in_state() {
+                                    accounts_in_state.with_label_values(&[state.name()]).set(*n);
+                                }
+                            }
+                            applied
+                        });
                         match applied {
                             Ok(Ok(reference)) => {
                                 let _ = arrivals.send(reference);

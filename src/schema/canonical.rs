@@ -272,6 +272,131 @@ pub struct CustomerMaster {
 }
 canonical!(CustomerMaster, "customer_master");
 
+/// Where an account stands in customer master governance (`transforms::governance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GovernanceState {
+    Unknown,
+    Proposed,
+    Validated,
+    DuplicateSuspected,
+    CreditReview,
+    Approved,
+    Requested,
+    Active,
+    Rejected,
+}
+
+impl GovernanceState {
+    pub const ALL: [GovernanceState; 8] = [
+        Self::Proposed,
+        Self::Validated,
+        Self::DuplicateSuspected,
+        Self::CreditReview,
+        Self::Approved,
+        Self::Requested,
+        Self::Active,
+        Self::Rejected,
+    ];
+
+    /// The schema's symbol (`DUPLICATE_SUSPECTED`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "UNKNOWN",
+            Self::Proposed => "PROPOSED",
+            Self::Validated => "VALIDATED",
+            Self::DuplicateSuspected => "DUPLICATE_SUSPECTED",
+            Self::CreditReview => "CREDIT_REVIEW",
+            Self::Approved => "APPROVED",
+            Self::Requested => "REQUESTED",
+            Self::Active => "ACTIVE",
+            Self::Rejected => "REJECTED",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Waiting for a person (an operator's decision).
+    pub fn in_review(self) -> bool {
+        matches!(self, Self::Validated | Self::DuplicateSuspected | Self::CreditReview)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GovernanceReason {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub candidate_account_id: Option<String>,
+    #[serde(default, deserialize_with = "optional_f64")]
+    pub score: Option<f64>,
+}
+
+/// An optional double, also as serde_json's `arbitrary_precision` hands a float over when the
+/// record is read through a buffer (the cross-reference's tagged entries are): a one-entry map
+/// holding the number's text.
+fn optional_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct Lenient;
+    impl<'de> serde::de::Visitor<'de> for Lenient {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a number or null")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let Some((_, text)) = map.next_entry::<String, String>()? else {
+                return Ok(None);
+            };
+            text.parse().map(Some).map_err(serde::de::Error::custom)
+        }
+    }
+    d.deserialize_option(Lenient)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GovernanceTransition {
+    pub from: GovernanceState,
+    pub to: GovernanceState,
+    pub by: String,
+    pub at: i64,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountGovernance {
+    pub meta: Meta,
+    pub salesforce_account_id: String,
+    pub state: GovernanceState,
+    pub state_at: i64,
+    pub version: i64,
+    pub legal_entity: Option<String>,
+    pub erp_instance: Option<String>,
+    pub erp_customer_id: Option<String>,
+    pub reasons: Vec<GovernanceReason>,
+    pub transitions: Vec<GovernanceTransition>,
+}
+canonical!(AccountGovernance, "account_governance");
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReturnStatus {
@@ -395,6 +520,7 @@ pub enum CanonicalRecord {
     Invoice(Invoice),
     PaymentStatus(PaymentStatus),
     CustomerMaster(CustomerMaster),
+    AccountGovernance(AccountGovernance),
     ReturnAuthorization(ReturnAuthorization),
     BillingSchedule(BillingSchedule),
     PartReservation(PartReservation),
@@ -410,6 +536,7 @@ impl CanonicalRecord {
             Self::Invoice(_) => Invoice::RECORD,
             Self::PaymentStatus(_) => PaymentStatus::RECORD,
             Self::CustomerMaster(_) => CustomerMaster::RECORD,
+            Self::AccountGovernance(_) => AccountGovernance::RECORD,
             Self::ReturnAuthorization(_) => ReturnAuthorization::RECORD,
             Self::BillingSchedule(_) => BillingSchedule::RECORD,
             Self::PartReservation(_) => PartReservation::RECORD,
@@ -424,6 +551,7 @@ impl CanonicalRecord {
             Self::Invoice(r) => &r.meta,
             Self::PaymentStatus(r) => &r.meta,
             Self::CustomerMaster(r) => &r.meta,
+            Self::AccountGovernance(r) => &r.meta,
             Self::ReturnAuthorization(r) => &r.meta,
             Self::BillingSchedule(r) => &r.meta,
             Self::PartReservation(r) => &r.meta,
@@ -443,6 +571,7 @@ impl CanonicalRecord {
             (Self::PaymentStatus(r), "erp_instance") => Some(&r.erp_instance),
             (Self::CustomerMaster(r), "erp_instance") => r.erp_instance.as_deref(),
             (Self::CustomerMaster(r), "legal_entity") => r.legal_entity.as_deref(),
+            (Self::AccountGovernance(r), "legal_entity") => r.legal_entity.as_deref(),
             (Self::ReturnAuthorization(r), "erp_instance") => r.erp_instance.as_deref(),
             (Self::BillingSchedule(r), "erp_instance") => r.erp_instance.as_deref(),
             (Self::BillingSchedule(r), "currency") => Some(&r.currency),

@@ -174,6 +174,42 @@ pub fn customer(account_id: &str, at_ms: i64) -> CustomerMaster {
     }
 }
 
+pub fn account_governance(account_id: &str, at_ms: i64) -> AccountGovernance {
+    use GovernanceState as S;
+    AccountGovernance {
+        meta: meta(account_id, "salesforce", "cdc-0001-1", at_ms),
+        salesforce_account_id: account_id.to_string(),
+        state: S::DuplicateSuspected,
+        state_at: at_ms,
+        version: 3,
+        legal_entity: Some("DE01".into()),
+        erp_instance: None,
+        erp_customer_id: None,
+        reasons: vec![GovernanceReason {
+            code: "DUPLICATE_NAME".into(),
+            message: "name is 0.96 like `Berliner Pumpenwerk GmbH` (001B)".into(),
+            candidate_account_id: Some("001B".into()),
+            score: Some(0.96),
+        }],
+        transitions: vec![
+            GovernanceTransition {
+                from: S::Unknown,
+                to: S::Proposed,
+                by: "salesforce:005A".into(),
+                at: at_ms,
+                reason: None,
+            },
+            GovernanceTransition {
+                from: S::Validated,
+                to: S::DuplicateSuspected,
+                by: "rule:duplicates".into(),
+                at: at_ms,
+                reason: Some("DUPLICATE_NAME".into()),
+            },
+        ],
+    }
+}
+
 pub fn return_authorization(order_id: &str, at_ms: i64) -> ReturnAuthorization {
     ReturnAuthorization {
         meta: meta(order_id, "sap_s4", "CustomerReturn.Created-60000042", at_ms),
@@ -258,6 +294,7 @@ pub fn all(at_ms: i64) -> Vec<CanonicalRecord> {
         CanonicalRecord::Invoice(invoice("801A", at_ms)),
         CanonicalRecord::PaymentStatus(payment("801A", at_ms)),
         CanonicalRecord::CustomerMaster(customer("001A", at_ms)),
+        CanonicalRecord::AccountGovernance(account_governance("001A", at_ms)),
         CanonicalRecord::ReturnAuthorization(return_authorization("801A", at_ms)),
         CanonicalRecord::BillingSchedule(billing_schedule("006A", at_ms)),
         CanonicalRecord::PartReservation(part_reservation("0TTA", at_ms)),

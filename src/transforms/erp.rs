@@ -149,6 +149,8 @@ impl Transform for ErpFlows {
             idempotency_key: key.clone(),
             correlation_id,
             outputs,
+            writes: vec![],
+            remember: true,
         })
     }
 }

@@ -6,8 +6,8 @@
 //! I/O or keep state between records (the runtime owns state).
 
 pub mod currency;
-pub mod customer;
 pub mod erp;
+pub mod governance;
 pub mod master_data;
 pub mod order_status;
 pub mod order_submission;
@@ -115,9 +115,9 @@ const SPECS: &[TransformSpec] = &[
         adapters: &["canonical"],
     },
     TransformSpec {
-        name: "account_changes",
-        outputs: &["customer_master"],
-        summary: "Salesforce Account change event -> CustomerMaster request",
+        name: "account_governance",
+        outputs: &["account_governance", "customer_master"],
+        summary: "Salesforce Account change -> governed lifecycle (checks, review, operator decisions) -> AccountGovernance, and CustomerMaster once approved",
         adapters: &["salesforce"],
     },
 ];
@@ -145,6 +145,13 @@ pub struct Transformed {
     /// The business transaction (order) the event belongs to; outputs are keyed by it.
     pub correlation_id: String,
     pub outputs: Vec<Emitted>,
+    /// Cross-reference entries the record writes (a governed account's state), on the
+    /// cross-reference topic in the record's transaction.
+    pub writes: Vec<crate::xref::XrefEntry>,
+    /// Whether the idempotency key is remembered (dedupe). A record that is not for this
+    /// worker at all (another entry of the cross-reference topic) is not: remembering every
+    /// one would push real keys out of the store.
+    pub remember: bool,
 }
 
 impl Transformed {
@@ -155,6 +162,16 @@ impl Transformed {
             idempotency_key,
             correlation_id,
             outputs: vec![],
+            writes: vec![],
+            remember: true,
+        }
+    }
+
+    /// A record that concerns nothing this worker keeps: consumed, not remembered.
+    pub fn ignored() -> Self {
+        Self {
+            remember: false,
+            ..Self::nothing(String::new(), String::new())
         }
     }
 
@@ -163,6 +180,8 @@ impl Transformed {
             idempotency_key,
             correlation_id,
             outputs: vec![Emitted { output, record }],
+            writes: vec![],
+            remember: true,
         }
     }
 }
@@ -231,6 +250,12 @@ pub trait Transform: Send + Sync {
         false
     }
 
+    /// Whether the transform reads state it writes (cross-reference entries): its records are
+    /// not prepared ahead, and each sees the writes of the batch's earlier records.
+    fn reads_own_writes(&self) -> bool {
+        false
+    }
+
     fn apply_record(
         &self,
         record: CanonicalRecord,
@@ -264,12 +289,14 @@ pub enum BuildError {
 }
 
 /// Builds the transform `transform` for worker `worker`, reading events of adapter `adapter`
-/// with the ERP event ids the worker adds to its profile (`[worker.event_types]`).
+/// with the ERP event ids the worker adds to its profile (`[worker.event_types]`) and its
+/// governance rules (`[worker.governance]`).
 pub fn build(
     worker: &str,
     transform: &str,
     adapter: &str,
     event_types: &std::collections::BTreeMap<String, String>,
+    governance: Option<&governance::Rules>,
 ) -> Result<Box<dyn Transform>, BuildError> {
     let spec = spec(transform).ok_or_else(|| BuildError::NotAvailable {
         worker: worker.to_string(),
@@ -305,7 +332,9 @@ pub fn build(
         "erp_subscription_events" => erp(&[Flow::Subscription]),
         "erp_allocation_events" => erp(&[Flow::Reservation]),
         "order_submission" => Ok(Box::new(order_submission::OrderSubmission)),
-        "account_changes" => Ok(Box::new(customer::AccountChanges)),
+        "account_governance" => Ok(Box::new(governance::AccountGovernance {
+            rules: governance.cloned().unwrap_or_default(),
+        })),
         "return_requests" => Ok(Box::new(returns::ReturnRequests)),
         "opportunity_won" => Ok(Box::new(subscription::OpportunityWon)),
         "part_requests" => Ok(Box::new(parts::PartRequests)),

@@ -38,6 +38,9 @@ pub(crate) struct Pending {
     /// Document links written to the cross-reference topic (key, value), added to the local
     /// table once committed so the next batch needs no call.
     pub(crate) learned: Vec<(String, Vec<u8>)>,
+    /// The same entries, read by the batch's later records of a transform that reads its own
+    /// writes (`Transform::reads_own_writes`).
+    pub(crate) written: Vec<crate::xref::XrefEntry>,
 }
 
 impl Pending {

@@ -224,7 +224,8 @@ impl Pipeline {
         changelog_partitions: i32,
     ) -> Result<Self, SetupError> {
         let settings = Settings::resolve(t, w)?;
-        let transform = crate::transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types)?;
+        let transform =
+            crate::transforms::build(&w.name, &w.transform, &w.adapter, &w.event_types, w.governance.as_ref())?;
         let mut outputs = HashMap::new();
         for o in &w.outputs {
             let schema = catalog.latest(&o.schema)?.clone();
@@ -353,7 +354,7 @@ impl Pipeline {
                 (p.applied, p.fingerprint, p.encoded, p.gates, p.learned)
             }
             _ => {
-                let (applied, learned) = self.prep.apply(raw, now).await;
+                let (applied, learned) = self.prep.apply(raw, now, &pending.written).await;
                 (applied, None, Vec::new(), Vec::new(), learned)
             }
         };
@@ -361,6 +362,9 @@ impl Pipeline {
             Ok(t) => t,
             Err(f) => return self.fail(raw, f, None, now, outbox, pending).await.map(|_| false),
         };
+        if !transformed.remember {
+            return Ok(true);
+        }
         tracing::Span::current().record("correlation_id", transformed.correlation_id.as_str());
         let fp = fingerprint.unwrap_or_else(|| dedupe::fingerprint(&transformed.idempotency_key));
         if self.dedupe.contains(fp, now) || pending.fingerprints.contains_key(&fp) {
@@ -433,7 +437,9 @@ impl Pipeline {
             .await?;
             count(&mut pending.produced, &topic);
         }
-        for entry in learned {
+        let writes = transformed.writes;
+        let own_writes = !writes.is_empty();
+        for entry in learned.into_iter().chain(writes) {
             let key = entry.reference();
             let value = super::state::json_value("xref", &entry).map_err(BatchError::encoding)?;
             send(
@@ -446,6 +452,9 @@ impl Pipeline {
             )
             .await?;
             pending.learned.push((key, value));
+            if own_writes {
+                pending.written.push(entry);
+            }
         }
         pending.fingerprints.insert(fp, (cp, now + self.dedupe.ttl_ms()));
         Ok(true)
@@ -544,7 +553,7 @@ impl Pipeline {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             for (key, value) in &pending.learned {
                 if let Err(e) = table.apply(key, Some(value)) {
-                    tracing::warn!(worker = %self.settings.name, error = %e, "learned document link not applied");
+                    tracing::warn!(worker = %self.settings.name, error = %e, "cross-reference write not applied");
                 }
             }
         }

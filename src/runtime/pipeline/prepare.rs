@@ -110,7 +110,7 @@ impl Preparer {
     pub(crate) async fn prepare(&self, m: &OwnedMessage, now: i64) -> Prepared {
         let headers = headers_of(m);
         let raw = raw_record(m, &headers);
-        let (applied, learned) = self.apply(&raw, now).await;
+        let (applied, learned) = self.apply(&raw, now, &[]).await;
         let mut encoded = Vec::new();
         let mut gates = Vec::new();
         if let Ok(t) = &applied {
@@ -131,13 +131,19 @@ impl Preparer {
     }
 
     /// Enrichment (when the worker has one), then the transform: the one way a record becomes
-    /// its outputs, ahead of its transaction or in it.
-    pub(crate) async fn apply(&self, raw: &RawRecord<'_>, now: i64) -> (Result<Transformed, Failure>, Vec<XrefEntry>) {
+    /// its outputs, ahead of its transaction or in it. `written`: the cross-reference entries
+    /// the batch's earlier records wrote, not in the table yet.
+    pub(crate) async fn apply(
+        &self,
+        raw: &RawRecord<'_>,
+        now: i64,
+        written: &[XrefEntry],
+    ) -> (Result<Transformed, Failure>, Vec<XrefEntry>) {
         if self.transform.reads_records() {
             return (self.apply_to_record(raw, now).await, Vec::new());
         }
         let Some(enricher) = &self.enricher else {
-            return (self.apply_transform(raw, now), Vec::new());
+            return (self.apply_transform(raw, now, written), Vec::new());
         };
         let enrichment = enricher.enrich(raw, &self.xref.table, now).await;
         if let Some(f) = enrichment.failure {
@@ -150,8 +156,9 @@ impl Preparer {
                     ..*raw
                 },
                 now,
+                written,
             ),
-            None => self.apply_transform(raw, now),
+            None => self.apply_transform(raw, now, written),
         };
         (applied, enrichment.learned)
     }
@@ -200,14 +207,23 @@ impl Preparer {
         )
     }
 
-    pub(crate) fn apply_transform(&self, raw: &RawRecord<'_>, now: i64) -> Result<Transformed, Failure> {
+    pub(crate) fn apply_transform(
+        &self,
+        raw: &RawRecord<'_>,
+        now: i64,
+        written: &[XrefEntry],
+    ) -> Result<Transformed, Failure> {
         // Held only while the (synchronous) transform runs, never across an await.
         let table = self.xref.table.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let overlay = crate::xref::Overlay {
+            base: &*table,
+            writes: written,
+        };
         self.transform.apply(
             raw,
             &Context {
                 now_ms: now,
-                xref: &*table,
+                xref: if written.is_empty() { &*table } else { &overlay },
             },
         )
     }

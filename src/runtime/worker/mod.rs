@@ -47,6 +47,10 @@ pub use rebalance::{Assignment, WorkerContext};
 /// Prepares `batch` in order, yielding now and then so the other tasks of its runtime thread (other
 /// workers, the commit of this one) keep moving.
 async fn prepare_all(prep: &Preparer, batch: &[OwnedMessage], now: i64) -> Vec<Prepared> {
+    // A transform that reads what earlier records wrote runs in the transaction, in order.
+    if prep.transform.reads_own_writes() {
+        return Vec::new();
+    }
     // With API lookups, records wait on the network, not the CPU: they are prepared
     // concurrently (in order), within the connection's limits.
     if let Some(e) = &prep.enricher {
