@@ -3,15 +3,16 @@
 //! Creates the topology's topics, registers the canonical schemas, loads the sample
 //! cross-reference, runs every worker of the topology in this process, publishes the sample
 //! Salesforce and ERP events one business step after another (one order through its whole
-//! lifecycle, one order whose account is not yet an ERP customer, a late status, two bad
-//! events), and prints what came out: decoded canonical records per topic, dead letters, parked
+//! lifecycle, one order whose account is not yet an ERP customer — the account goes through
+//! customer governance: suspected a duplicate, approved by the operator, requested, activated by
+//! the ERP's answer — a late status, two bad events), and prints what came out: decoded canonical records per topic, dead letters, parked
 //! and re-driven records, and the key counters.
 //!
 //! The ERP events of the order-to-cash story are the vendors' thin ones (SAP notifications, the
 //! Dynamics 365 invoice business event): the demo serves their APIs from the local fixture
 //! (`samples::vendor_api`) and completes them through it.
 //!
-//! Why one file of ~520 lines: the demo's script (the steps, their samples and what each prints)
+//! Why one file of ~580 lines: the demo's script (the steps, their samples and what each prints)
 //! is data a reader wants in one place; the code around it is small.
 
 use std::collections::BTreeMap;
@@ -96,12 +97,16 @@ const STEPS: &[Step] = &[
         wait_for: Some(("syncline.parked", 1)),
     },
     Step {
-        say: "Salesforce: the account is created (change event) -> customer master request",
+        say: "Salesforce: the account is created (change event) -> governance: tax id and legal entity checked, named like the known customer Berliner Pumpenwerk AG -> DUPLICATE_SUSPECTED, no CustomerMaster",
         topic: "sf.account.changes",
         key: "001Dn000LATE{{RUN}}",
         sample: "salesforce/account_change.create.json",
-        wait_for: Some(("o2c.customer", 1)),
+        wait_for: Some(("mdm.account-governance", 1)),
     },
+];
+
+/// After the operator's review of the account.
+const BAD_STEPS: &[Step] = &[
     Step {
         say: "Salesforce: an order with quantity 0 (Kafka Connect record) -> dead letter",
         topic: "sf.order.submitted",
@@ -249,6 +254,57 @@ const WORKFLOW_STEPS: &[Step] = &[
     },
 ];
 
+/// The operator's part of customer governance, as `syncline customers pending|approve|show`
+/// do it: the account suspected a duplicate is approved, and its CustomerMaster leaves.
+async fn review(t: &Topology, run: &str, before: &Offsets) -> Result<Option<String>, CliError> {
+    use crate::ops::customers;
+    use crate::transforms::governance::decision::{Action, Decision};
+    let failed = |e: customers::CustomersError| CliError::Failed(e.to_string());
+    let (_, rules) = customers::governance(t).map_err(failed)?;
+    let account = format!("001Dn000LATE{run}");
+    let table = customers::read(&t.kafka, &t.defaults.xref_topic)
+        .await
+        .map_err(failed)?;
+    for g in customers::pending(&table) {
+        let why: Vec<&str> = g.reasons.iter().map(|r| r.message.as_str()).collect();
+        println!(
+            "   customers pending: {} {} ({})",
+            g.salesforce_id,
+            g.state.name(),
+            why.join("; ")
+        );
+    }
+    println!(
+        "-> operator: syncline customers approve {account} --reason \"another company: a different register entry\""
+    );
+    let decision = Decision {
+        account_id: account.clone(),
+        decision: Action::Approve,
+        version: 0,
+        into: None,
+        by: "demo".into(),
+        at: chrono::Utc::now().timestamp_millis(),
+        reason: Some("another company: a different register entry".into()),
+    };
+    customers::decide(&t.kafka, &table, &rules, decision)
+        .await
+        .map_err(failed)?;
+    if !wait_for(t, before, "erp.eu.customer.requests", 1).await? {
+        return Ok(Some("the approved account's CustomerMaster did not leave".into()));
+    }
+    let table = customers::read(&t.kafka, &t.defaults.xref_topic)
+        .await
+        .map_err(failed)?;
+    if let Some(crate::xref::XrefEntry::Governance(g)) =
+        crate::xref::XrefLookup::get(&table, &crate::xref::reference("governance", &account))
+    {
+        for line in customers::render(g).lines() {
+            println!("   {line}");
+        }
+    }
+    Ok(None)
+}
+
 /// Publishes each step's sample and waits for its effect; the first step without one fails.
 async fn play(
     t: &Topology,
@@ -297,13 +353,15 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     let watched: Vec<&str> = watched_topics(t);
     let before = clients::end_offsets(&t.kafka, &watched, TIMEOUT).await?;
     let producer = clients::plain_producer(&t.kafka)?;
-    for (key, value) in crate::samples::xref_records(&samples.join("mdm/xref.json"), &run)
-        .map_err(|e| CliError::Failed(e.to_string()))?
-    {
-        send(&producer, &t.defaults.xref_topic, &key, &value, &[]).await?;
+    for file in ["mdm/xref.json", "mdm/xref.customers.json"] {
+        for (key, value) in
+            crate::samples::xref_records(&samples.join(file), &run).map_err(|e| CliError::Failed(e.to_string()))?
+        {
+            send(&producer, &t.defaults.xref_topic, &key, &value, &[]).await?;
+        }
     }
     println!(
-        "master data: account ACME, products PUMP and SEAL, unit Box=12 EA published to {}",
+        "master data: account ACME, products PUMP and SEAL, unit Box=12 EA, known customer Berliner Pumpenwerk AG published to {}",
         t.defaults.xref_topic
     );
 
@@ -323,8 +381,14 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
     println!("== the story");
     let mut failed = play(t, &producer, &samples, &run, &before, STEPS).await?;
     if failed.is_none() {
+        failed = review(t, &run, &before).await?;
+    }
+    if failed.is_none() {
+        failed = play(t, &producer, &samples, &run, &before, BAD_STEPS).await?;
+    }
+    if failed.is_none() {
         println!(
-            "-> EU ERP answers: account LATE is customer DE-{run} (mdm.xref) -> the parked order B2 flows by itself"
+            "-> EU ERP answers: account LATE is customer DE-{run} (mdm.xref) -> the account is ACTIVE and the parked order B2 flows by itself"
         );
         for (key, value) in crate::samples::xref_records(&samples.join("mdm/xref.late.json"), &run)
             .map_err(|e| CliError::Failed(e.to_string()))?
@@ -333,6 +397,8 @@ pub async fn run(t: &Topology, schema_dir: &Path) -> Result<(), CliError> {
         }
         if !wait_for(t, &before, "erp.eu.sales-order.requests", 1).await? {
             failed = Some("the parked order was not re-driven".into());
+        } else if !wait_for(t, &before, "mdm.account-governance", 3).await? {
+            failed = Some("the account did not become ACTIVE".into());
         }
     }
     if failed.is_none() {
