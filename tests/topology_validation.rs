@@ -182,3 +182,40 @@ fn a_duration_can_come_from_the_environment_and_is_read_once() {
         "{out}"
     );
 }
+
+#[test]
+fn governance_rules_are_checked_with_their_keys() {
+    let shipped = std::fs::read_to_string(common::repo_path("topology.toml")).unwrap();
+    let broken = shipped
+        .replacen(
+            "inputs = [\"sf.account.changes\", \"syncline.customers.decisions\", \"mdm.xref\"]",
+            "inputs = [\"sf.account.changes\"]\nconcurrency = 2",
+            1,
+        )
+        .replacen("name_similarity = 0.92", "name_similarity = 92", 1)
+        .replacen(
+            "DE01 = { amount = \"50000.00\", currency = \"EUR\" }",
+            "DE01 = { amount = \"lots\", currency = \"euro\" }",
+            1,
+        )
+        .replacen("\"PROPOSED->APPROVED\" = \"1d\"", "\"PROPOSED->SIGNED\" = \"1d\"", 1)
+        .replacen("\"REQUESTED->ACTIVE\" = \"1d\"", "\"REQUESTED->ACTIVE\" = \"a day\"", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    std::fs::write(&path, broken).unwrap();
+    let (ok, text) = validate(&path, &[]);
+    assert!(!ok, "{text}");
+    for expected in [
+        "worker[7].inputs: lacks `syncline.customers.decisions`, where operators' decisions arrive; add it to the worker's inputs",
+        "worker[7].inputs: lacks `mdm.xref`",
+        "worker[7].concurrency: account governance runs one instance",
+        "worker[7].governance.duplicates.name_similarity: 92 is outside 0.5..1",
+        "worker[7].governance.credit_review.DE01.amount: `lots` is not a positive decimal",
+        "worker[7].governance.credit_review.DE01.currency: `euro` is not an ISO 4217 code",
+        "worker[7].governance.service_levels.\"PROPOSED->SIGNED\": is not FROM->TO of two governance states",
+        "worker[7].governance.service_levels.REQUESTED->ACTIVE: `a day` is not a duration",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+    assert!(text.contains("8 problem(s)"), "{text}");
+}
