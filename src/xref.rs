@@ -133,6 +133,23 @@ pub struct GovernedAccount {
 }
 
 impl GovernedAccount {
+    /// An account nothing is known of yet (state UNKNOWN, version 0).
+    pub fn new(salesforce_id: &str) -> Self {
+        Self {
+            salesforce_id: salesforce_id.to_string(),
+            version: 0,
+            state: GovernanceState::Unknown,
+            state_at: 0,
+            data: AccountData::default(),
+            legal_entity: None,
+            erp_customer_id: None,
+            erp_instance: None,
+            reasons: vec![],
+            credit_review_due: false,
+            history: vec![],
+        }
+    }
+
     /// When the account last entered `state`, if it ever did.
     pub fn entered(&self, state: GovernanceState) -> Option<i64> {
         self.history.iter().rev().find(|t| t.to == state).map(|t| t.at)

@@ -230,20 +230,12 @@ fn time_text(ms: i64) -> String {
 mod tests {
     use super::*;
     use crate::schema::canonical::GovernanceTransition;
-    use crate::xref::AccountData;
 
     fn account(id: &str, state: GovernanceState, history: &[(GovernanceState, i64)]) -> GovernedAccount {
         GovernedAccount {
-            salesforce_id: id.into(),
             version: history.len() as i64,
             state,
             state_at: history.last().map(|h| h.1).unwrap_or_default(),
-            data: AccountData::default(),
-            legal_entity: None,
-            erp_customer_id: None,
-            erp_instance: None,
-            reasons: vec![],
-            credit_review_due: false,
             history: history
                 .iter()
                 .map(|(to, at)| GovernanceTransition {
@@ -254,6 +246,7 @@ mod tests {
                     reason: None,
                 })
                 .collect(),
+            ..GovernedAccount::new(id)
         }
     }
 

@@ -165,26 +165,27 @@ pub fn duplicates(
         let Some(c) = candidate(e).filter(|c| c.id != account_id) else {
             return;
         };
+        let exact = |code: &str, message: String| GovernanceReason {
+            candidate_account_id: Some(c.id.to_string()),
+            score: Some(1.0),
+            ..reason(code, message)
+        };
         if let (Some(t), Some(ct)) = (&tax, c.tax_id)
             && *t == tax_id::normalise(ct)
         {
-            found.push(GovernanceReason {
-                code: "DUPLICATE_TAX_ID".into(),
-                message: format!("tax id {t} is the tax id of account {}", c.id),
-                candidate_account_id: Some(c.id.to_string()),
-                score: Some(1.0),
-            });
+            found.push(exact(
+                "DUPLICATE_TAX_ID",
+                format!("tax id {t} is the tax id of account {}", c.id),
+            ));
             return;
         }
         if let (Some(a), Some(p), Some(s)) = (&address, c.postal_code, c.street)
             && *a == normalise_address(p, s)
         {
-            found.push(GovernanceReason {
-                code: "DUPLICATE_ADDRESS".into(),
-                message: format!("billing address {p} {s} is the address of account {}", c.id),
-                candidate_account_id: Some(c.id.to_string()),
-                score: Some(1.0),
-            });
+            found.push(exact(
+                "DUPLICATE_ADDRESS",
+                format!("billing address {p} {s} is the address of account {}", c.id),
+            ));
             return;
         }
         let same_country = match (country, c.country) {
@@ -195,10 +196,11 @@ pub fn duplicates(
             let score = strsim::jaro_winkler(n, &normalise_name(cn));
             if score >= rules.duplicates.name_similarity {
                 found.push(GovernanceReason {
-                    code: "DUPLICATE_NAME".into(),
-                    message: format!("name is {score:.2} like `{cn}` (account {})", c.id),
-                    candidate_account_id: Some(c.id.to_string()),
                     score: Some((score * 1000.0).round() / 1000.0),
+                    ..exact(
+                        "DUPLICATE_NAME",
+                        format!("name is {score:.2} like `{cn}` (account {})", c.id),
+                    )
                 });
             }
         }

@@ -155,38 +155,16 @@ fn current(account_id: &str, known: &dyn XrefLookup) -> Option<GovernedAccount> 
             payment_terms,
             ..
         }) => Some(GovernedAccount {
-            salesforce_id: account_id.to_string(),
-            version: 0,
             state: S::Active,
-            state_at: 0,
             data: AccountData {
                 payment_terms: payment_terms.clone(),
                 ..AccountData::default()
             },
-            legal_entity: None,
             erp_customer_id: Some(erp_customer_id.clone()),
             erp_instance: erp_instance.clone(),
-            reasons: vec![],
-            credit_review_due: false,
-            history: vec![],
+            ..GovernedAccount::new(account_id)
         }),
         _ => None,
-    }
-}
-
-fn new_account(account_id: &str) -> GovernedAccount {
-    GovernedAccount {
-        salesforce_id: account_id.to_string(),
-        version: 0,
-        state: S::Unknown,
-        state_at: 0,
-        data: AccountData::default(),
-        legal_entity: None,
-        erp_customer_id: None,
-        erp_instance: None,
-        reasons: vec![],
-        credit_review_due: false,
-        history: vec![],
     }
 }
 
@@ -281,7 +259,10 @@ impl AccountGovernance {
         };
         let held = current(&account_id, ctx.xref);
         let fresh = held.is_none() || change_type == ChangeType::Create;
-        let mut step = Step::new(held.unwrap_or_else(|| new_account(&account_id)), event.occurred_at);
+        let mut step = Step::new(
+            held.unwrap_or_else(|| GovernedAccount::new(&account_id)),
+            event.occurred_at,
+        );
         let nulled = |f: &str| header.nulled_fields.iter().any(|n| n == f);
         let d = &mut step.g.data;
         merge(&mut d.name, event.text("Name")?, nulled("Name"));
