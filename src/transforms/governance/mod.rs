@@ -11,7 +11,7 @@
 //! `AccountGovernance` record for Salesforce. Must not: send anything itself or read any state
 //! but the cross-reference it is given.
 //!
-//! Why this file is ~450 lines: the lifecycle's three entry points share its transition and
+//! Why this file is ~560 lines: the lifecycle's three entry points share its transition and
 //! output helpers; split apart, each transition rule would be read without the others.
 
 pub mod checks;
