@@ -205,8 +205,15 @@ pub fn duplicates(
             }
         }
     });
+    // The strongest few are what a person reviews; a name shared by thousands of accounts
+    // would otherwise make every state entry carry thousands of reasons.
+    found.sort_by(|a, b| b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)));
+    found.truncate(MAX_CANDIDATES);
     found
 }
+
+/// Duplicate candidates kept per account, strongest first.
+pub const MAX_CANDIDATES: usize = 5;
 
 /// Runs every check on `data` in order: tax id and legal entity (reasons to reject), then
 /// duplicates and credit (reasons to review).
